@@ -1,0 +1,1 @@
+"""The lecture programs of "Python Sockets", reimplemented on Twisted."""
