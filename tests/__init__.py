@@ -1,0 +1,1 @@
+"""The test suite: one set of expectations for every implementation."""
