@@ -1,0 +1,101 @@
+"""The README cannot drift from the code: every example in it is run as shown.
+
+An example is the text between ``<!-- example -->`` and ``<!-- /example -->``: its first
+``console`` block starts a server and shows the first lines it prints, the next blocks
+run clients (``$ command`` then its exact output, standard error included). The only
+change made to a command is the port: servers get ``--port 0`` and the clients the port
+the server printed, so that the examples never collide with a server already running.
+"""
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import harness
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+EXAMPLE = re.compile(r"<!-- example -->\n(.*?)<!-- /example -->", re.S)
+CONSOLE = re.compile(r"```console\n(.*?)```", re.S)
+SCRIPT = re.compile(r"(basic/\w+/\w+\.py|-m twisted_impl\.\w+\.\w+)")
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\S+ ", re.M)
+
+
+def parse_block(block):
+    """Split a console block into [(command, expected output lines)]."""
+    runs = []
+    for line in block.split("\n")[:-1]:
+        if line.startswith("$ "):
+            runs.append((line[2:], []))
+        else:
+            runs[-1][1].append(line)
+    return runs
+
+
+def examples():
+    """Every example of the README as (server command, server lines, client runs)."""
+    found = []
+    for text in EXAMPLE.findall(README):
+        blocks = CONSOLE.findall(text)
+        [(server, server_lines)] = parse_block(blocks[0])
+        clients = [run for block in blocks[1:] for run in parse_block(block)]
+        found.append(pytest.param(server, server_lines, clients, id=f"{server.split()[-1]}"))
+    return found
+
+
+def normalize(lines):
+    """Ports differ from run to run: replace them, and drop twistd's timestamps."""
+    text = TIMESTAMP.sub("", "\n".join(lines))
+    text = re.sub(r"port \d+", "port N", text)
+    text = re.sub(r"\('([^']*)', \d+\)", r"('\1', P)", text)
+    return text.split("\n")
+
+
+def with_port(command, port, default_port):
+    """The command as the test runs it: the example's port swapped for the real one."""
+    command = SCRIPT.sub(lambda m: f"{m.group(1)} --port {port}", command)
+    return re.sub(rf"\b{default_port}\b", str(port), command)
+
+
+def test_readme_has_examples_for_every_exercise():
+    """Every exercise has at least one example that the suite runs."""
+    servers = " ".join(param.values[0] for param in examples())
+    for exercise in ("ex0_hello", "ex1_message", "ex2_sum", "ex3_password"):
+        assert exercise in servers
+
+
+@pytest.mark.parametrize("server, server_lines, clients", examples())
+def test_readme_example(server, server_lines, clients, tmp_path):
+    """Each README example prints exactly what the README shows, on both sides."""
+    default_port = re.search(r"port (\d+)", server_lines[0]).group(1)
+    proc = harness.start_server(shlex.split(server) + ["--port", "0"], tmp_path)
+    try:
+        port = proc.port
+        for command, expected in clients:
+            result = subprocess.run(
+                ["bash", "-c", with_port(command, port, default_port)],
+                cwd=ROOT, env=harness.ENV, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30,
+            )
+            output = result.stdout.decode("utf-8", "replace").split("\n")[:-1]
+            assert output == expected, command
+            failed = any(line.startswith(("ERROR", "error:")) for line in expected)
+            assert result.returncode == (1 if failed else 0), command
+        lines = proc.wait_for_lines(len(server_lines))
+        assert normalize(lines[: len(server_lines)]) == normalize(server_lines)
+    finally:
+        proc.stop()
+
+
+def test_readme_test_command_is_what_ci_runs():
+    """The README's install-and-test command is the one .ci/run runs, word for word."""
+    command = re.search(r"^\$ (python3 -m pip install -r requirements\.txt && python3 -m pytest)$",
+                        README, re.M).group(1)
+    assert command in (ROOT / ".ci" / "run").read_text()
