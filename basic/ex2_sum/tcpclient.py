@@ -53,14 +53,16 @@ def port_number(text):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
-        description="Bài 2 TCP client: sends two integers A B to the server, prints their sum.",
+        description="Bài 2 TCP client: sends two integers A B to the server, "
+        "prints their sum.",
         epilog="Without A B, every line of standard input is one request (end it with "
         "Ctrl+D, or Ctrl+Z then Enter on Windows). Negative numbers work as they are: "
         "tcpclient.py -5 12. Exit status: 0 if every reply was a sum, 1 on an ERROR "
         "reply or when the server cannot be reached, 2 on wrong arguments.",
     )
     parser.add_argument("--host", default=HOST, help=f"the server's address (default {HOST})")
-    parser.add_argument("--port", type=port_number, default=PORT, help=f"the server's port (default {PORT})")
+    parser.add_argument("--port", type=port_number, default=PORT,
+                        help=f"the server's port (default {PORT})")
     parser.add_argument("--timeout", type=seconds, default=TIMEOUT, metavar="SECONDS",
                         help=f"seconds to wait for the server (default {TIMEOUT})")
     parser.add_argument("a", nargs="?", metavar="A", help="first integer, like 3")
@@ -120,34 +122,36 @@ def connect_failure(error, host, port, timeout):
 
 
 def ask(sock, request, pending, host, port, timeout):
-    """Send one request line, return its reply line (with "\\n") and what came after it.
+    """Send one request line, return its reply (without "\\n") and what came after.
 
     TCP is a byte stream: one recv() is not one message. A reply may come in pieces,
     and the bytes after its "\\n" belong to the next reply, so they are kept in pending.
     """
+    no_reply = f"no reply from {host} port {port} within {timeout:g} seconds"
+    closed = f"{host} port {port} closed the connection without replying"
     sock.settimeout(timeout)
     try:
         sock.sendall(request + b"\n")
     except ConnectionError:
         pass  # the server is gone, but a reply it sent first may still be waiting: read on
     except socket.timeout:
-        raise ClientError(f"no reply from {host} port {port} within {timeout:g} seconds") from None
+        raise ClientError(no_reply) from None
     except OSError:
-        raise ClientError(f"{host} port {port} closed the connection without replying") from None
+        raise ClientError(closed) from None
     deadline = time.monotonic() + timeout
     while b"\n" not in pending:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise ClientError(f"no reply from {host} port {port} within {timeout:g} seconds")
+            raise ClientError(no_reply)
         sock.settimeout(remaining)
         try:
             data = sock.recv(65536)
         except socket.timeout:
-            raise ClientError(f"no reply from {host} port {port} within {timeout:g} seconds") from None
+            raise ClientError(no_reply) from None
         except OSError:  # reset by the server, or lost on the way
             data = b""
         if not data:  # the server closed before a whole reply line came
-            raise ClientError(f"{host} port {port} closed the connection without replying")
+            raise ClientError(closed)
         pending += data
     reply, _, pending = pending.partition(b"\n")
     return reply, pending

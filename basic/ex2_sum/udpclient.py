@@ -53,14 +53,16 @@ def port_number(text):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
-        description="Bài 2 UDP client: sends two integers A B to the server, prints their sum.",
+        description="Bài 2 UDP client: sends two integers A B to the server, "
+        "prints their sum.",
         epilog="Without A B, every line of standard input is one request (end it with "
         "Ctrl+D, or Ctrl+Z then Enter on Windows). Negative numbers work as they are: "
         "udpclient.py -5 12. Exit status: 0 if every reply was a sum, 1 on an ERROR "
         "reply or when the server cannot be reached, 2 on wrong arguments.",
     )
     parser.add_argument("--host", default=HOST, help=f"the server's address (default {HOST})")
-    parser.add_argument("--port", type=port_number, default=PORT, help=f"the server's port (default {PORT})")
+    parser.add_argument("--port", type=port_number, default=PORT,
+                        help=f"the server's port (default {PORT})")
     parser.add_argument("--timeout", type=seconds, default=TIMEOUT, metavar="SECONDS",
                         help=f"seconds to wait for the server (default {TIMEOUT})")
     parser.add_argument("a", nargs="?", metavar="A", help="first integer, like 3")
@@ -101,7 +103,8 @@ def server_address(host, port):
     try:
         info = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)
     except OSError as error:
-        raise ClientError(f"cannot connect to {host} port {port}: {error.strerror or error}") from None
+        reason = error.strerror or error
+        raise ClientError(f"cannot connect to {host} port {port}: {reason}") from None
     return family, info[0][4]
 
 
@@ -117,8 +120,9 @@ def ask(request, family, address, host, port, timeout):
                 sock.sendto(request, address)
             except (ConnectionRefusedError, ConnectionResetError):
                 pass  # an earlier try was refused (Windows says so here): a lost try
-            except OSError as error:
-                raise ClientError(f"cannot connect to {host} port {port}: {error.strerror or error}") from None
+            except OSError as error:  # no route to the server, say
+                reason = error.strerror or error
+                raise ClientError(f"cannot connect to {host} port {port}: {reason}") from None
             deadline = time.monotonic() + timeout / TRIES
             while True:
                 remaining = deadline - time.monotonic()
