@@ -188,9 +188,8 @@ def main(argv=None):
         # terminal that cannot show a character gets "?" instead of a traceback.
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(line_buffering=True, errors="replace")
-    args = parse_args(argv)
     try:
-        return run(args)
+        return run(parse_args(argv))
     except ClientError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
