@@ -1,0 +1,51 @@
+"""The UDP side of every Twisted server: one datagram in, one datagram back.
+
+Like twisted_impl/lineserver.py for TCP, `DatagramServer` only does the wire work; the
+answer comes from a plain function `answer(text) -> str` chosen by each exercise.
+"""
+
+from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger
+
+from twisted_impl.lineserver import peer_of
+
+# UDP has no stream to frame: a datagram arrives whole or not at all, up to 65507 bytes
+# over IPv4. Twisted reads 8192 bytes by default and silently drops the rest, so listen
+# with reactor.listenUDP(..., maxPacketSize=MAX_DATAGRAM).
+MAX_DATAGRAM = 65536
+
+log = Logger()
+
+
+class DatagramServer(DatagramProtocol):
+    """Answer each datagram with one datagram to its sender."""
+
+    noisy = False
+
+    def __init__(self, answer, print_received=False):
+        self.answer = answer
+        self.print_received = print_received
+
+    def datagramReceived(self, data, address):
+        peer = tuple(address[:2])  # IPv6 adds flow info and scope id: show (host, port)
+        log.info("Got datagram from {peer!r}", peer=peer)
+        # The line ending a client may have sent goes, as from a TCP line: a trailing
+        # "\n", then one "\r" (so "3 4\r\n" and "3 4\r" both mean "3 4").
+        if data.endswith(b"\n"):
+            data = data[:-1]
+        if data.endswith(b"\r"):
+            data = data[:-1]
+        text = data.decode("utf-8", "replace")
+        if self.print_received:
+            log.info("Received from {peer!r}: {text}", peer=peer, text=text)
+        try:
+            reply = (self.answer(text) + "\n").encode("utf-8")
+        except Exception:
+            log.failure("Cannot answer {peer!r}: {text!r}", peer=peer, text=text)
+            return
+        try:
+            self.transport.write(reply, address)
+        except Exception as error:
+            # A full socket buffer or an unreachable sender loses this one reply (UDP
+            # may lose datagrams anyway); the server goes on serving the others.
+            log.warn("Cannot reply to {peer!r}: {error}", peer=peer, error=error)

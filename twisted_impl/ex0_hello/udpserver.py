@@ -1,0 +1,28 @@
+"""The slides' demo (ex0_hello), UDP server on Twisted: any datagram gets the greeting.
+
+Run from the repository root:  python3 -m twisted_impl.ex0_hello.udpserver [--port 0]
+Its blocking twin is basic/ex0_hello/udpserver.py.
+"""
+
+from twisted_impl.datagram import DatagramServer
+from twisted_impl.serve import run_udp
+
+PORT = 12345
+GREETING = "Thank you for connecting"
+
+
+def answer(text):
+    """UDP has no connection to greet: any datagram, even an empty one, stands for it."""
+    return GREETING
+
+
+def make_protocol():
+    return DatagramServer(answer)
+
+
+def main(argv=None):
+    run_udp(make_protocol, PORT, __doc__, argv)
+
+
+if __name__ == "__main__":
+    main()

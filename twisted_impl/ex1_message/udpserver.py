@@ -1,0 +1,29 @@
+"""Bài 1 (ex1_message), UDP server on Twisted: print each message, answer "From SERVER UDP".
+
+Run from the repository root:  python3 -m twisted_impl.ex1_message.udpserver [--port 0]
+Its blocking twin is basic/ex1_message/udpserver.py.
+"""
+
+from twisted_impl.datagram import DatagramServer
+from twisted_impl.serve import run_udp
+
+PORT = 8090
+REPLY = "From SERVER UDP"
+
+
+def answer(text):
+    """Every datagram, empty or not, gets the same reply."""
+    return REPLY
+
+
+def make_protocol():
+    # print_received: the exercise asks each side to print what it got.
+    return DatagramServer(answer, print_received=True)
+
+
+def main(argv=None):
+    run_udp(make_protocol, PORT, __doc__, argv)
+
+
+if __name__ == "__main__":
+    main()

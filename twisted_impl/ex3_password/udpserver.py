@@ -1,0 +1,23 @@
+"""Bài 3 (ex3_password), UDP server on Twisted: answer each datagram with its valid passwords.
+
+Run from the repository root:  python3 -m twisted_impl.ex3_password.udpserver [--port 0]
+Its blocking twin is basic/ex3_password/udpserver.py; the rule itself is in logic.py.
+"""
+
+from twisted_impl.ex3_password.logic import valid_passwords
+from twisted_impl.datagram import DatagramServer
+from twisted_impl.serve import run_udp
+
+PORT = 8092
+
+
+def make_protocol():
+    return DatagramServer(valid_passwords)
+
+
+def main(argv=None):
+    run_udp(make_protocol, PORT, __doc__, argv)
+
+
+if __name__ == "__main__":
+    main()
