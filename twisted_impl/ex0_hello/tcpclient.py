@@ -1,0 +1,34 @@
+"""TCP client of the slides' demo (ex0_hello), on Twisted: connect, print the greeting.
+
+Run it from the repository root, beside a server:
+
+    python3 -m twisted_impl.ex0_hello.tcpserver    # terminal 1
+    python3 -m twisted_impl.ex0_hello.tcpclient    # terminal 2: Thank you for connecting
+
+It sends nothing: connecting is enough. The server sends its greeting and closes the
+connection, and that close is what tells the client the greeting is complete. The
+connection, the greeting and the failures are twisted_impl/client.py's business.
+"""
+
+from twisted_impl import client
+
+PORT = 12345  # the slides' port
+
+
+def parse_args(argv):
+    parser = client.make_parser(
+        description="The slides' demo, TCP client: "
+        "connects to the server and prints its greeting.",
+        epilog="Exit status: 0 on a greeting, 1 when the server cannot be reached, "
+        "2 on wrong arguments.",
+        port=PORT,
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    client.run_tcp_until_closed(parse_args, argv)
+
+
+if __name__ == "__main__":
+    main()

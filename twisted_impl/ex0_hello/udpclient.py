@@ -1,0 +1,37 @@
+"""UDP client of the slides' demo (ex0_hello), on Twisted: send a datagram, print the greeting.
+
+Run it from the repository root, beside a server:
+
+    python3 -m twisted_impl.ex0_hello.udpserver    # terminal 1
+    python3 -m twisted_impl.ex0_hello.udpclient    # terminal 2: Thank you for connecting
+
+UDP has no connection to open, so the client sends one empty datagram to be heard,
+and the server answers any datagram with its greeting. Sending, retrying, the greeting
+and the failures are twisted_impl/client.py's business.
+"""
+
+from twisted_impl import client
+
+PORT = 12345  # the slides' port
+
+
+def parse_args(argv):
+    parser = client.make_parser(
+        description="The slides' demo, UDP client: "
+        "sends an empty datagram to the server, prints its greeting.",
+        epilog="Exit status: 0 on a greeting, 1 when the server cannot be reached, "
+        "2 on wrong arguments.",
+        port=PORT,
+    )
+    args = parser.parse_args(argv)
+    # An empty datagram is enough: the server answers any datagram with its greeting.
+    args.requests = [b""]
+    return args
+
+
+def main(argv=None):
+    client.run_udp(parse_args, argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""TCP client of Bài 2 (ex2_sum), on Twisted: send two integers, print their sum.
+
+Run it from the repository root, beside a server:
+
+    python3 -m twisted_impl.ex2_sum.tcpserver            # terminal 1
+    python3 -m twisted_impl.ex2_sum.tcpclient 3 4        # terminal 2: prints 7
+    printf '1 2\\n10 20\\n' | python3 -m twisted_impl.ex2_sum.tcpclient
+
+Without A B it reads one request per line from standard input until its end (Ctrl+D,
+or Ctrl+Z then Enter on Windows), all over one connection. The server does the
+arithmetic and judges the input: this client sends what it is given, as is. The
+connection, the replies and the failures are twisted_impl/client.py's business.
+"""
+
+from twisted_impl import client
+
+PORT = 8091  # Bài 2's port
+PROMPT = "Two integers, like 3 4: "
+
+
+def parse_args(argv):
+    parser = client.make_parser(
+        description="Bài 2 TCP client: sends two integers A B to the server, "
+        "prints their sum.",
+        epilog="Without A B, every line of standard input is one request (end it with "
+        "Ctrl+D, or Ctrl+Z then Enter on Windows). Negative numbers work as they are: "
+        "tcpclient.py -5 12. Exit status: 0 if every reply was a sum, 1 on an ERROR "
+        "reply or when the server cannot be reached, 2 on wrong arguments.",
+        port=PORT,
+    )
+    parser.add_argument("a", nargs="?", metavar="A", help="first integer, like 3")
+    parser.add_argument("b", nargs="?", metavar="B", help="second integer, like 4")
+    args = parser.parse_args(argv)
+    if (args.a is None) != (args.b is None):
+        parser.error("give both A and B, or neither (to read lines from standard input)")
+    args.requests = None  # None: every line of standard input is one request
+    if args.a is not None:
+        a = client.single_line(parser, "A", args.a)
+        b = client.single_line(parser, "B", args.b)
+        args.requests = [a + b" " + b]
+    return args
+
+
+def main(argv=None):
+    client.run_tcp(parse_args, argv, PROMPT)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""UDP client of Bài 3 (ex3_password), on Twisted: send passwords, print the valid ones.
+
+Run it from the repository root, beside a server:
+
+    python3 -m twisted_impl.ex3_password.udpserver                  # terminal 1
+    python3 -m twisted_impl.ex3_password.udpclient 'Abc123@1,aF1#2w3E*,2We3345'
+    printf 'Abc123@1\\nabc\\n' | python3 -m twisted_impl.ex3_password.udpclient
+
+Without PASSWORDS it reads one request per line from standard input until its end
+(Ctrl+D, or Ctrl+Z then Enter on Windows): each line is one datagram. The server checks the
+passwords and judges the input: this client sends what it is given, as is. Sending,
+retrying, the replies and the failures are twisted_impl/client.py's business.
+"""
+
+from twisted_impl import client
+
+PORT = 8092  # Bài 3's port
+PROMPT = "Passwords, comma-separated: "
+
+
+def parse_args(argv):
+    parser = client.make_parser(
+        description="Bài 3 UDP client: sends passwords, comma-separated, to the server, "
+        "prints the valid ones (an empty line when none is).",
+        epilog="Without PASSWORDS, every line of standard input is one request (end it "
+        "with Ctrl+D, or Ctrl+Z then Enter on Windows). Quote PASSWORDS in the shell: "
+        "'#', '$' and spaces mean something there. Exit status: 0 on replies, 1 on an "
+        "ERROR reply or when the server cannot be reached, 2 on wrong arguments.",
+        port=PORT,
+    )
+    parser.add_argument("passwords", nargs="?", metavar="PASSWORDS",
+                        help="passwords separated by commas, like 'Abc123@1,aF1#2w3E*'")
+    args = parser.parse_args(argv)
+    args.requests = None  # None: every line of standard input is one request
+    if args.passwords is not None:
+        args.requests = [client.single_line(parser, "PASSWORDS", args.passwords)]
+    return args
+
+
+def main(argv=None):
+    client.run_udp(parse_args, argv, PROMPT)
+
+
+if __name__ == "__main__":
+    main()
