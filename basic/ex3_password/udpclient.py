@@ -7,8 +7,8 @@ Run it beside its server, in two terminals:
     printf 'Abc123@1\\nabc\\n' | python3 udpclient.py
 
 Without PASSWORDS it reads one request per line from standard input until its end
-(Ctrl+D, or Ctrl+Z then Enter on Windows): each line is one datagram. The server checks the
-passwords and judges the input: this client sends what it is given, as is.
+(Ctrl+D, or Ctrl+Z then Enter on Windows): each line is one datagram. The server
+checks the passwords and judges the input: this client sends what it is given, as is.
 """
 
 import argparse
