@@ -24,7 +24,7 @@ def peer_of(address):
     """The peer as the lecture prints it: (host, port), for IPv4 and IPv6 alike."""
     if hasattr(address, "port"):
         return (address.host, address.port)
-    return address  # a UNIX socket (twistd --listen unix:...) has no host and port
+    return "unix socket"  # twistd --listen unix:...: no host, no port, often no name
 
 
 @implementer(IHalfCloseableProtocol, IPushProducer)

@@ -24,20 +24,39 @@ TIMEOUT = 60  # seconds a TCP connection may stay silent before the server close
 log = Logger()
 
 
-def parse_arguments(description, port, argv=None):
-    """The options every server takes: --host, --port, --timeout."""
-    parser = argparse.ArgumentParser(description=description)
+def port_number(text):
+    """argparse type: a TCP/UDP port, 0 to 65535 (0 lets the system pick one)."""
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError("must be between 0 and 65535")
+    return port
+
+
+def seconds(text):
+    """argparse type: a number of seconds greater than 0."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def parse_arguments(kind, description, port, argv=None):
+    """The options every server takes, as basic/'s servers take them."""
+    parser = argparse.ArgumentParser(
+        description=description.strip().split("\n\n")[0], epilog="Stop it with Ctrl+C.")
     parser.add_argument(
         "--host", default=HOST,
-        help="address to listen on (default %(default)s; 0.0.0.0 or :: opens the "
-        "server to the network, ::1 is IPv6 loopback)")
+        help="address to listen on (default %(default)s; 0.0.0.0 or :: opens the server "
+        "to the classroom network, ::1 is IPv6 loopback)")
     parser.add_argument(
-        "--port", type=int, default=port,
-        help="port to listen on (default %(default)s; 0 lets the system pick a free port)")
+        "--port", type=port_number, default=port,
+        help="port to listen on (default %(default)s; 0 lets the system pick one)")
+    if kind == "TCP":
+        timeout_help = "seconds a connection may stay silent before the server closes it"
+    else:
+        timeout_help = "accepted like the TCP server's; UDP has no connection to close"
     parser.add_argument(
-        "--timeout", type=float, default=TIMEOUT,
-        help="seconds a TCP connection may stay silent before the server closes it "
-        "(default %(default)s)")
+        "--timeout", type=seconds, default=TIMEOUT, help=timeout_help + " (default %(default)s)")
     return parser.parse_args(argv)
 
 
@@ -68,14 +87,14 @@ def print_event(event):
 
 def run_tcp(make_factory, port, description, argv=None):
     """Serve TCP with the factory `make_factory(timeout)` until Ctrl+C."""
-    args = parse_arguments(description, port, argv)
+    args = parse_arguments("TCP", description, port, argv)
     globalLogBeginner.beginLoggingTo([print_event], redirectStandardIO=False)
     task.react(_serve_tcp, (args, make_factory(args.timeout)))
 
 
 def run_udp(make_protocol, port, description, argv=None):
     """Serve UDP with the protocol `make_protocol()` until Ctrl+C."""
-    args = parse_arguments(description, port, argv)
+    args = parse_arguments("UDP", description, port, argv)
     globalLogBeginner.beginLoggingTo([print_event], redirectStandardIO=False)
     task.react(_serve_udp, (args, make_protocol()))
 
@@ -95,7 +114,7 @@ async def _serve_tcp(reactor, args, factory):
 async def _serve_udp(reactor, args, protocol):
     try:
         listening = reactor.listenUDP(
-            args.port, protocol, interface=_ip_address(args.host), maxPacketSize=MAX_DATAGRAM)
+            args.port, protocol, interface=ip_address(args.host), maxPacketSize=MAX_DATAGRAM)
     except CannotListenError as error:
         _cannot_listen(args, error.socketError)
     except OSError as error:  # a host name that does not resolve
@@ -103,7 +122,7 @@ async def _serve_udp(reactor, args, protocol):
     await _serve_until_stopped(reactor, "UDP", args.host, listening.getHost().port)
 
 
-def _ip_address(host):
+def ip_address(host):
     """The address to bind for `host`: Twisted's UDP port takes IP addresses only."""
     for family in (socket.AF_INET, socket.AF_INET6):
         try:

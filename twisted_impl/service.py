@@ -1,0 +1,142 @@
+"""twistd services: one exercise's TCP and UDP servers together, in one process.
+
+    twistd -n ex2-sum                       # TCP and UDP on 127.0.0.1 port 8091
+    twistd -n ex2-sum --port 0              # two free ports, both logged
+    twistd -n ex2-sum --listen tcp:8091 --listen unix:/tmp/ex2.sock
+
+The plugin in twisted/plugins/lecture_sockets.py names one object of this module per
+exercise (`ex2_sum`...); like a module in the finger tutorial, each has the `Options`
+and `makeService` that twistd's ServiceMaker asks for. The servers themselves are the
+ones the scripts run: each script's `make_factory(timeout)` and `make_protocol()`.
+"""
+
+import os
+
+from twisted.application import internet, service
+from twisted.internet import reactor
+from twisted.internet.endpoints import (
+    TCP4ServerEndpoint,
+    TCP6ServerEndpoint,
+    serverFromString,
+)
+from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.logger import Logger
+from twisted.python import usage
+from zope.interface import implementer
+
+from twisted_impl.datagram import MAX_DATAGRAM
+from twisted_impl.ex0_hello import tcpserver as ex0_tcp, udpserver as ex0_udp
+from twisted_impl.ex1_message import tcpserver as ex1_tcp, udpserver as ex1_udp
+from twisted_impl.ex2_sum import tcpserver as ex2_tcp, udpserver as ex2_udp
+from twisted_impl.ex3_password import tcpserver as ex3_tcp, udpserver as ex3_udp
+from twisted_impl.serve import HOST, TIMEOUT, ip_address
+
+log = Logger()
+
+
+def options_for(default_port):
+    """The twistd options of one exercise: the scripts' options, plus --listen."""
+
+    class Options(usage.Options):
+        optParameters = [
+            ["host", None, HOST, "address to listen on (0.0.0.0 or :: opens the server "
+             "to the classroom network, ::1 is IPv6 loopback)"],
+            ["port", "p", default_port, "port for TCP and UDP (0 lets the system pick)", int],
+            ["timeout", "t", TIMEOUT, "seconds a TCP connection may stay silent before "
+             "the server closes it", float],
+        ]
+
+        def __init__(self):
+            super().__init__()
+            self["listen"] = []
+
+        def opt_listen(self, description):
+            """TCP endpoint instead of --host/--port, repeatable: tcp:8091, unix:/tmp/ex2.sock"""
+            try:
+                serverFromString(reactor, description)  # refuse a typo now, not later
+            except (ValueError, KeyError, TypeError) as error:
+                raise usage.UsageError("bad --listen {!r}: {}".format(description, error))
+            self["listen"].append(description)
+
+        def postOptions(self):
+            if not 0 <= self["port"] <= 65535:
+                raise usage.UsageError("--port must be between 0 and 65535")
+            if not self["timeout"] > 0:
+                raise usage.UsageError("--timeout must be greater than 0")
+
+    return Options
+
+
+@implementer(IStreamServerEndpoint)
+class AnnouncedEndpoint:
+    """A server endpoint that logs where it listens once it does (port 0 included)."""
+
+    def __init__(self, endpoint, host=None, tls=False):
+        self.endpoint = endpoint
+        self.host = host  # as the user gave it, like the scripts print it
+        self.tls = tls
+
+    def listen(self, factory):
+        return self.endpoint.listen(factory).addCallback(self._announce)
+
+    def _announce(self, port):
+        address = port.getHost()
+        if not hasattr(address, "port"):  # a UNIX socket: a path, no host or port
+            log.info("Stream server listening on unix socket {path}",
+                     path=os.fsdecode(address.name))
+        else:
+            log.info("{kind} server listening on {host} port {port}",
+                     kind="TLS" if self.tls else "TCP",
+                     host=self.host or address.host, port=address.port)
+        return port
+
+
+class AnnouncedUDPServer(internet.UDPServer):
+    """internet.UDPServer, reading datagrams whole, that logs where it listens."""
+
+    def __init__(self, host, port, protocol):
+        super().__init__(port, protocol, interface=ip_address(host),
+                         maxPacketSize=MAX_DATAGRAM)
+        self.host = host
+        self.datagram_protocol = protocol
+
+    def startService(self):
+        super().startService()
+        log.info("UDP server listening on {host} port {port}", host=self.host,
+                 port=self.datagram_protocol.transport.getHost().port)
+
+
+class Exercise:
+    """One exercise as a twistd service: its TCP and UDP servers in a MultiService."""
+
+    def __init__(self, tcp_script, udp_script):
+        self.tcp_script = tcp_script
+        self.udp_script = udp_script
+        self.Options = options_for(tcp_script.PORT)
+
+    def makeService(self, options):
+        top = service.MultiService()
+        factory = self.tcp_script.make_factory(options["timeout"])
+        host, port = options["host"], options["port"]
+        if options["listen"]:
+            endpoints = [AnnouncedEndpoint(serverFromString(reactor, description),
+                                           tls=description.startswith("ssl:"))
+                         for description in options["listen"]]
+        elif ":" in host:
+            endpoints = [AnnouncedEndpoint(TCP6ServerEndpoint(reactor, port, interface=host), host)]
+        else:
+            endpoints = [AnnouncedEndpoint(TCP4ServerEndpoint(reactor, port, interface=host), host)]
+        for endpoint in endpoints:
+            tcp = internet.StreamServerEndpointService(endpoint, factory)
+            # Fail at startup when the port is taken, instead of only logging it and
+            # running on without TCP (the same switch twisted.application.strports sets).
+            tcp._raiseSynchronously = True
+            tcp.setServiceParent(top)
+        AnnouncedUDPServer(host, port, self.udp_script.make_protocol()).setServiceParent(top)
+        return top
+
+
+ex0_hello = Exercise(ex0_tcp, ex0_udp)
+ex1_message = Exercise(ex1_tcp, ex1_udp)
+ex2_sum = Exercise(ex2_tcp, ex2_udp)
+ex3_password = Exercise(ex3_tcp, ex3_udp)
