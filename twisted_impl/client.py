@@ -180,9 +180,9 @@ class LineClient(Protocol):
     def ask(self, request):
         """Send one request line; a Deferred fires with its reply line, without "\\n"."""
         self.transport.write(request + b"\n")  # ignored once closed: a reply may still be here
-        self._waiting = Deferred(canceller=self._forget)
-        self._deliver()
-        return self._waiting
+        reply = self._waiting = Deferred(canceller=self._forget)
+        self._deliver()  # it may be here already, or the connection gone
+        return reply
 
     def read_until_closed(self):
         """A Deferred that fires with every byte the server sends, once it closes."""
