@@ -1,0 +1,97 @@
+"""Fixtures shared by the conformance suite: a pool of running servers, and the checks
+that no process outlives the session.
+
+Starting a Twisted program costs about 0.3 s, so one server per (implementation,
+exercise, transport) is started on first use and shared by every test that does not
+need a fresh one; a twistd service serves TCP and UDP from one process, so it is shared
+by both transports. Tests that change a server's state (Ctrl+C, --timeout, memory
+measurements) start their own with `harness.start` and stop it themselves.
+"""
+
+import os
+import shutil
+import threading
+
+import pytest
+
+from tests import harness
+
+
+class ServerPool:
+    """Servers started on first use, stopped at the end of the session."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.servers = {}
+        self.lock = threading.Lock()
+
+    def get(self, impl, exercise, transport):
+        """The shared server for (impl, exercise, transport), started if needed."""
+        key = (impl, exercise, "both" if impl == "twistd" else transport)
+        with self.lock:
+            server = self.servers.get(key)
+            if server is None or not server.alive():
+                if server is not None:
+                    server.stop()
+                server = harness.start(impl, exercise, transport, directory=self.directory)
+                self.servers[key] = server
+        server.ports  # wait until it listens (raises with its output if it cannot)
+        return server
+
+    def port(self, impl, exercise, transport):
+        """The port of that server for that transport."""
+        return self.get(impl, exercise, transport).ports[transport.upper()]
+
+    def stop_all(self):
+        for server in self.servers.values():
+            server.stop()
+        self.servers.clear()
+
+
+@pytest.fixture(scope="session")
+def pool(tmp_path_factory):
+    """The session's shared servers."""
+    servers = ServerPool(tmp_path_factory.mktemp("servers"))
+    try:
+        yield servers
+    finally:
+        servers.stop_all()
+
+
+@pytest.fixture
+def fresh(tmp_path):
+    """Start servers that this test owns: `fresh(impl, exercise, transport, options)`.
+
+    They are killed when the test ends, passed, failed or interrupted.
+    """
+    started = []
+
+    def start(impl, exercise, transport="tcp", options=(), host=harness.HOST):
+        server = harness.start(impl, exercise, transport, options, tmp_path, host)
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind():
+    """At the end of the session, every process the suite started is gone."""
+    yield
+    left = harness.leftovers()
+    harness.kill_all()
+    assert left == [], f"processes left running: {left}"
+
+
+def need_tool(name):
+    """The path of nc or socat; skip without it, but fail in CI, which installs them."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed (.ci/run installs it)")
+        pytest.skip(f"{name} is not installed (apt-get install netcat-openbsd socat)")
+    return path

@@ -1,0 +1,487 @@
+"""Process and socket helpers for the conformance suite.
+
+Every server the suite starts goes through `start_server`: it listens on port 0, its
+output goes to a temporary file (a pipe that nobody drains would block a server that
+prints a line per connection), its first lines are polled with a deadline (never a
+sleep), and it runs in its own process group so that `stop` can end it and every child
+it has. Every process started here is recorded, so that the session can check at its
+end that none is left behind, and an `atexit` hook kills what an interrupted run left.
+"""
+
+import atexit
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONUNBUFFERED="1")
+ENV.pop("PYTHONSTARTUP", None)
+PYTHON = sys.executable
+HOST = "127.0.0.1"
+
+SERVER_IMPLS = ("basic", "twisted", "twistd")
+CLIENT_IMPLS = ("basic", "twisted")
+TRANSPORTS = ("tcp", "udp")
+SERVICES = {"ex0_hello": "ex0-hello", "ex1_message": "ex1-message",
+            "ex2_sum": "ex2-sum", "ex3_password": "ex3-password"}
+
+LISTENING = re.compile(r"(TCP|UDP) server listening on (\S+) port (\d+), Ctrl\+C to stop$")
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\S+ \[[^\]]*\] ")
+START_TIMEOUT = 15.0  # seconds a server may take to print its first lines (slow CI)
+
+_started = []  # every process started here: (Popen, process group id)
+_lock = threading.Lock()
+
+
+# --------------------------------------------------------------------------- processes
+
+def _register(proc):
+    with _lock:
+        _started.append(proc)
+
+
+def _kill_group(proc, sig=signal.SIGKILL):
+    """Signal the process group of a process started with start_new_session=True."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def group_alive(pgid):
+    """True while any process of the process group `pgid` still exists (zombies aside)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still counts for killpg: look at /proc for a live member.
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def leftovers():
+    """The process groups started by the suite that still have a live process."""
+    with _lock:
+        procs = list(_started)
+    for proc in procs:
+        proc.poll()
+    return [proc.args for proc in procs if group_alive(proc.pid)]
+
+
+def kill_all():
+    """Kill every process group the suite started (the session's last resort)."""
+    with _lock:
+        procs = list(_started)
+    for proc in procs:
+        _kill_group(proc)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+atexit.register(kill_all)
+
+
+def command(argv):
+    """The argv as run: `python3` is this interpreter; twistd gets no pidfile, log to stdout."""
+    argv = list(argv)
+    if argv[0] in ("python3", "python"):
+        argv[0] = PYTHON
+    if argv[0] == "twistd" or argv[1:3] == ["-m", "twisted"]:
+        at = 1 if argv[0] == "twistd" else 3
+        if not any(a.startswith("--pidfile") for a in argv):
+            argv[at:at] = ["--pidfile="]
+        if not any(a.startswith("--logfile") or a == "-l" for a in argv):
+            argv[at:at] = ["--logfile=-"]
+    return argv
+
+
+def server_argv(impl, exercise, transport="tcp"):
+    """The command line of one server implementation, without options."""
+    if impl == "basic":
+        return [PYTHON, f"basic/{exercise}/{transport}server.py"]
+    if impl == "twisted":
+        return [PYTHON, "-m", f"twisted_impl.{exercise}.{transport}server"]
+    if impl == "twistd":
+        return ["twistd", "-n", "--pidfile=", "--logfile=-", SERVICES[exercise]]
+    raise ValueError(impl)
+
+
+def client_argv(impl, exercise, transport):
+    """The command line of one client implementation, without options."""
+    if impl == "basic":
+        return [PYTHON, f"basic/{exercise}/{transport}client.py"]
+    if impl == "twisted":
+        return [PYTHON, "-m", f"twisted_impl.{exercise}.{transport}client"]
+    raise ValueError(impl)
+
+
+class Server:
+    """A server process started by `start_server`; read its output, signal it, stop it."""
+
+    def __init__(self, argv, directory):
+        self.argv = command(argv)
+        directory = Path(directory or tempfile.mkdtemp(prefix="sockets-test-"))
+        fd, out = tempfile.mkstemp(prefix="server-", suffix=".out", dir=directory)
+        os.close(fd)
+        self.out_path = Path(out)
+        self.err_path = self.out_path.with_suffix(".err")
+        self.twistd = "--pidfile=" in self.argv
+        with open(self.out_path, "wb") as stdout, open(self.err_path, "wb") as stderr:
+            self.proc = subprocess.Popen(
+                self.argv, cwd=ROOT, env=ENV, stdin=subprocess.DEVNULL, stdout=stdout,
+                stderr=stderr, start_new_session=True)
+        _register(self.proc)
+        self.pid = self.proc.pid
+        self._ports = None
+
+    # Output ----------------------------------------------------------------------
+
+    def output(self):
+        """Everything the server printed so far, as text lines (twistd's timestamp removed)."""
+        text = self.out_path.read_bytes().decode("utf-8", "replace")
+        lines = text.split("\n")[:-1]  # only complete lines
+        return [TIMESTAMP.sub("", line) for line in lines]
+
+    def raw_output(self):
+        """Standard output as bytes."""
+        return self.out_path.read_bytes()
+
+    def stderr(self):
+        """Standard error as bytes."""
+        return self.err_path.read_bytes()
+
+    def wait_for(self, predicate, timeout=START_TIMEOUT, what="output"):
+        """Poll the output until predicate(lines) is true; return the lines."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.output()
+            if predicate(lines):
+                return lines
+            if self.proc.poll() is not None:
+                lines = self.output()
+                if predicate(lines):
+                    return lines
+                raise AssertionError(
+                    f"{self.argv} exited with {self.proc.returncode} before {what}; "
+                    f"stdout {lines!r}, stderr {self.stderr()!r}")
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{self.argv}: no {what} within {timeout} s; stdout {lines!r}, "
+                    f"stderr {self.stderr()!r}")
+            time.sleep(0.01)
+
+    def wait_for_lines(self, count, timeout=START_TIMEOUT):
+        """The output once it has at least `count` lines."""
+        return self.wait_for(lambda lines: len(lines) >= count, timeout, f"{count} lines")
+
+    def wait_for_line(self, line, timeout=START_TIMEOUT):
+        """The output once it holds exactly `line` (twistd's timestamp removed)."""
+        return self.wait_for(lambda lines: line in lines, timeout, repr(line))
+
+    # Ports -----------------------------------------------------------------------
+
+    @property
+    def ports(self):
+        """{"TCP": port, "UDP": port} as the listening lines say (one key for a script)."""
+        if self._ports is None:
+            def ready(lines):
+                found = [LISTENING.search(line) for line in lines]
+                kinds = {m.group(1) for m in found if m}
+                return kinds >= {"TCP", "UDP"} if self.twistd else bool(kinds)
+            lines = self.wait_for(ready, what="a listening line")
+            ports = {}
+            for line in lines:
+                match = LISTENING.search(line)
+                if match:
+                    ports.setdefault(match.group(1), int(match.group(3)))
+            self._ports = ports
+        return self._ports
+
+    @property
+    def port(self):
+        """The one port of a script server (the TCP one of a twistd service)."""
+        ports = self.ports
+        return ports.get("TCP", ports.get("UDP"))
+
+    def first_line(self):
+        """The first line of output."""
+        return self.wait_for_lines(1)[0]
+
+    # Memory ----------------------------------------------------------------------
+
+    def rss_kb(self):
+        """The server's resident memory in kB (VmRSS of /proc/<pid>/status)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    # Ending ----------------------------------------------------------------------
+
+    def interrupt(self, timeout=5.0):
+        """Send SIGINT (Ctrl+C) to the server alone; return its exit status and seconds taken."""
+        start = time.monotonic()
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            status = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError(f"{self.argv} still running {timeout} s after SIGINT")
+        elapsed = time.monotonic() - start
+        _kill_group(self.proc)  # anything it may have left in its group
+        return status, elapsed
+
+    def wait(self, timeout=START_TIMEOUT):
+        """Wait for the server to exit on its own; return its exit status."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError(f"{self.argv} still running after {timeout} s")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        """Kill the server's whole process group and reap it."""
+        _kill_group(self.proc)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def start_server(argv, directory=None):
+    """Start a server command line (as a list) from the repository root."""
+    return Server(argv, directory)
+
+
+def start(impl, exercise, transport="tcp", options=(), directory=None, host=HOST):
+    """Start one implementation's server on port 0 (and 127.0.0.1 unless host is None)."""
+    argv = server_argv(impl, exercise, transport)
+    opts = ["--port", "0"]
+    if host is not None:
+        opts += ["--host", host]
+    return Server(argv + opts + list(options), directory)
+
+
+class Result:
+    """What a finished client process did."""
+
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+    def __eq__(self, other):
+        return (self.returncode, self.stdout, self.stderr) == (
+            other.returncode, other.stdout, other.stderr)
+
+    def __repr__(self):
+        return f"Result({self.returncode}, {self.stdout!r}, {self.stderr!r})"
+
+
+def run(argv, stdin=b"", timeout=30.0, cwd=ROOT):
+    """Run a program to its end in its own process group; return a Result.
+
+    The group is killed on a timeout and on any exception (Ctrl+C included).
+    """
+    proc = subprocess.Popen(
+        command(argv), cwd=cwd, env=ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, start_new_session=True)
+    _register(proc)
+    try:
+        stdout, stderr = proc.communicate(stdin, timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        proc.communicate()
+        raise AssertionError(f"{argv} did not finish within {timeout} s")
+    finally:
+        _kill_group(proc)
+        proc.wait()
+    return Result(proc.returncode, stdout, stderr)
+
+
+def run_client(impl, exercise, transport, args=(), stdin=b"", port=None, host=HOST,
+               options=()):
+    """Run one client implementation against host:port; return a Result."""
+    argv = client_argv(impl, exercise, transport)
+    if host is not None:
+        argv += ["--host", host]
+    if port is not None:
+        argv += ["--port", str(port)]
+    return run(argv + list(options) + list(args), stdin)
+
+
+def parallel(functions):
+    """Call each function in its own thread; return their results in order.
+
+    Process start-ups dominate the client tests, and they overlap well on two cores.
+    """
+    results = [None] * len(functions)
+    errors = []
+
+    def call(i, f):
+        try:
+            results[i] = f()
+        except BaseException as e:  # noqa: B036 (re-raised below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=call, args=(i, f)) for i, f in enumerate(functions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def tool(name):
+    """The path of a third-party program, or None."""
+    return shutil.which(name)
+
+
+# ----------------------------------------------------------------------------- sockets
+
+def family(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def connect(port, host=HOST, timeout=10.0, nodelay=False):
+    """A TCP connection to host:port with a timeout on every operation."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    if nodelay:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def read_until_eof(sock, limit=100 * 1024 * 1024):
+    """Every byte until the peer closes (a reset after data counts as the end)."""
+    chunks = []
+    size = 0
+    while size < limit:
+        try:
+            data = sock.recv(1 << 16)
+        except ConnectionResetError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+        size += len(data)
+    return b"".join(chunks)
+
+
+def read_exactly(sock, count):
+    """Exactly `count` bytes, or fewer if the peer closes first."""
+    data = bytearray()
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+def tcp_exchange(port, data, host=HOST, timeout=10.0):
+    """Send data, half-close, and return everything the server sends until it closes."""
+    with connect(port, host, timeout) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        return read_until_eof(sock)
+
+
+def tcp_request(sock, line, reply_size):
+    """Send one request on an open connection and read a reply of known size."""
+    sock.sendall(line)
+    return read_exactly(sock, reply_size)
+
+
+def tcp_bytewise(port, data, host=HOST, timeout=20.0):
+    """Send data one byte per send() with TCP_NODELAY, half-close, read until EOF.
+
+    The replies are read by a second thread meanwhile, so that neither side blocks.
+    """
+    with connect(port, host, timeout, nodelay=True) as sock:
+        received = []
+        reader = threading.Thread(target=lambda: received.append(read_until_eof(sock)))
+        reader.start()
+        try:
+            for i in range(len(data)):
+                sock.send(data[i:i + 1])
+            sock.shutdown(socket.SHUT_WR)
+        finally:
+            reader.join(timeout)
+        return received[0] if received else None
+
+
+def udp_exchange(port, data, host=HOST, timeout=2.0, tries=3):
+    """Send one datagram from a new socket and return the reply datagram (or None).
+
+    Loopback does not lose datagrams unless a buffer overflows; a few tries make the
+    suite immune to that, while a server that never answers still shows as None.
+    """
+    for _ in range(tries):
+        with socket.socket(family(host), socket.SOCK_DGRAM) as sock:
+            sock.settimeout(timeout / tries)
+            sock.sendto(data, (host, port))
+            try:
+                reply, address = sock.recvfrom(1 << 17)
+            except (socket.timeout, ConnectionRefusedError):
+                continue
+            return reply
+    return None
+
+
+def free_port(kind=socket.SOCK_STREAM, host=HOST):
+    """A port nothing listens on right now (bound, then released)."""
+    with socket.socket(family(host), kind) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def ipv6_available():
+    """True when this machine can listen on ::1."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def proc_net_listeners(table, port):
+    """The local addresses (hex, as in /proc/net/<table>) bound to `port`."""
+    found = []
+    for name in (table, table + "6"):
+        path = Path("/proc/net") / name
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()
+            address, hexport = fields[1].split(":")
+            state = fields[3]
+            if int(hexport, 16) == port and (state == "0A" or table == "udp"):
+                found.append((name, address))
+    return found
+
