@@ -160,8 +160,16 @@ def test_udp_row(exercise, request_line, reply):
     transport = DatagramTransport()
     protocol = datagram_server(exercise, transport)
     protocol.datagramReceived(request_line, PEER)
-    protocol.datagramReceived(request_line[:-1], PEER)  # what our UDP clients send
+    without_ending = request_line[:-2] if request_line.endswith(b"\r\n") else request_line[:-1]
+    protocol.datagramReceived(without_ending, PEER)  # what our UDP clients send
     assert transport.sent == [(reply, PEER), (reply, PEER)]
+
+
+def test_udp_lone_cr_is_data():
+    """A datagram ending in "\r" without "\n" keeps its "\r": only "\r\n" goes."""
+    transport = DatagramTransport()
+    datagram_server("ex2_sum", transport).datagramReceived(b"3 4\r", PEER)
+    assert transport.sent == [(cases.ERR_SUM, PEER)]
 
 
 # ex0: no request at all.

@@ -29,12 +29,12 @@ class DatagramServer(DatagramProtocol):
     def datagramReceived(self, data, address):
         peer = tuple(address[:2])  # IPv6 adds flow info and scope id: show (host, port)
         log.info("Got datagram from {peer!r}", peer=peer)
-        # The line ending a client may have sent goes, as from a TCP line: a trailing
-        # "\n", then one "\r" (so "3 4\r\n" and "3 4\r" both mean "3 4").
+        # A trailing "\n" or "\r\n" is removed, as from a TCP line; a "\r" alone at the
+        # end is data, as it is inside a TCP line ("3 4\r" is not two integers).
         if data.endswith(b"\n"):
             data = data[:-1]
-        if data.endswith(b"\r"):
-            data = data[:-1]
+            if data.endswith(b"\r"):
+                data = data[:-1]
         text = data.decode("utf-8", "replace")
         if self.print_received:
             log.info("Received from {peer!r}: {text}", peer=peer, text=text)
