@@ -14,16 +14,31 @@ import argparse
 import errno
 import math
 import os
+import queue
 import signal
 import socket
 import sys
 import threading
 
-from twisted.internet import error, threads
+
+def _quit_quietly(signum, frame):
+    sys.exit(130)
+
+
+# Loading Twisted takes a third of a second, more on a busy machine: a Ctrl+C meanwhile
+# should end a client as quietly as a later one does (the handler is put back below).
+_CTRL_C = signal.getsignal(signal.SIGINT)
+if _CTRL_C is signal.default_int_handler and threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGINT, _quit_quietly)
+
+from twisted.internet import error, task, threads
 from twisted.internet.defer import Deferred, TimeoutError, succeed
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, connectProtocol
 from twisted.internet.protocol import DatagramProtocol, Protocol
 from twisted.python.failure import Failure
+
+if signal.getsignal(signal.SIGINT) is _quit_quietly:
+    signal.signal(signal.SIGINT, _CTRL_C)
 
 HOST = "127.0.0.1"  # the server's address; loopback: this computer only
 TIMEOUT = 5  # seconds to wait for the server: a client must never hang forever
@@ -81,24 +96,52 @@ def single_line(parser, name, value):
 # Standard input: one request per line.
 
 
-def in_thread(reactor, function):
-    """Call function in a new daemon thread; a Deferred fires with what it returns.
+class StdinReader:
+    """Reads standard input a line at a time, in a daemon thread of its own.
 
-    Not deferToThread: the reactor's thread pool is joined when the reactor stops, and a
-    thread waiting for the keyboard would then keep a Ctrl+C'd client from exiting.
+    A thread because reading the keyboard blocks, and Twisted's StandardIO cannot read a
+    regular file (python3 -m ... < requests.txt) on Linux. A daemon thread, not
+    deferToThread: the reactor's thread pool is joined when the reactor stops, and a
+    thread still waiting for the keyboard would keep a Ctrl+C'd client from exiting.
+    And raw reads with our own line splitting, not sys.stdin.buffer.readline: that one
+    holds a lock while it waits, and Python's exit after Ctrl+C would abort on it.
     """
-    result = Deferred()
 
-    def work():
-        try:
-            value = function()
-        except BaseException:
-            reactor.callFromThread(result.errback, Failure())
-        else:
-            reactor.callFromThread(result.callback, value)
+    def __init__(self, reactor):
+        self._reactor = reactor
+        self._stdin = sys.stdin.buffer.raw  # unbuffered: the bytes as they come
+        self._pending = b""  # read, but after the line handed out
+        self._asks = queue.SimpleQueue()
+        threading.Thread(target=self._work, daemon=True).start()
 
-    threading.Thread(target=work, daemon=True).start()
-    return result
+    def readline(self):
+        """A Deferred that fires with the next line, "\\n" included; b"" at the end."""
+        line = Deferred()
+        self._asks.put(line)
+        return line
+
+    def stop(self):
+        """Let the thread end: no more lines will be asked for."""
+        self._asks.put(None)
+
+    def _work(self):
+        while (line := self._asks.get()) is not None:
+            try:
+                value = self._read_line()
+            except BaseException:
+                self._reactor.callFromThread(line.errback, Failure())
+            else:
+                self._reactor.callFromThread(line.callback, value)
+
+    def _read_line(self):
+        while b"\n" not in self._pending:
+            chunk = self._stdin.read(65536)
+            if not chunk:  # the end: what is left is the last line, maybe without "\n"
+                line, self._pending = self._pending, b""
+                return line
+            self._pending += chunk
+        line, newline, self._pending = self._pending.partition(b"\n")
+        return line + newline
 
 
 async def stdin_lines(reactor, prompt):
@@ -110,18 +153,22 @@ async def stdin_lines(reactor, prompt):
     keyboard only, not for a pipe or a file.
     """
     interactive = sys.stdin.isatty()
-    while True:
-        if interactive:
-            sys.stdout.write(prompt)
-            sys.stdout.flush()
-        line = await in_thread(reactor, sys.stdin.buffer.readline)
-        if not line:  # end of input; a last line without "\n" still came through above
-            return
-        if line.endswith(b"\n"):
-            line = line[:-1]
-            if line.endswith(b"\r"):
+    reader = StdinReader(reactor)
+    try:
+        while True:
+            if interactive:
+                sys.stdout.write(prompt)
+                sys.stdout.flush()
+            line = await reader.readline()
+            if not line:  # end of input; a last line without "\n" still came through above
+                return
+            if line.endswith(b"\n"):
                 line = line[:-1]
-        yield line
+                if line.endswith(b"\r"):
+                    line = line[:-1]
+            yield line
+    finally:
+        reader.stop()
 
 
 async def given(requests):
@@ -375,49 +422,65 @@ async def _reported(session):
         return 1
 
 
-def _parse(parse_args, argv):
-    """parse_args(argv), with the output streams set up first, as in basic/."""
+def _main(reactor, session, args):
+    """task.react's main: run session(reactor, args), a coroutine giving the exit status.
+
+    Ctrl+C ends the client at once, quietly, with status 130, whatever it waits for.
+    """
+    outcome = Deferred()
+    interrupted = False
+
+    def settle(result):
+        """End the run with the session's exit status; 130 once Ctrl+C was pressed."""
+        if outcome.called:
+            return
+        if interrupted:  # even when the session ended before its news got here
+            result = 130
+        if isinstance(result, Failure):
+            outcome.errback(result)
+        elif result:
+            outcome.errback(SystemExit(result))  # how task.react is told a status
+        else:
+            outcome.callback(None)
+
+    def interrupt():
+        settle(130)
+        running.cancel()  # and nothing more from it: no line about a lost connection
+
+    def on_ctrl_c(signum, frame):
+        nonlocal interrupted
+        interrupted = True
+        reactor.callFromThread(interrupt)  # the safe way out of a signal handler
+
+    # Installed before the reactor runs, so that Twisted keeps this one; and only where
+    # Python would raise KeyboardInterrupt: a SIGINT ignored (as for a shell's
+    # background job) stays ignored, as in basic/.
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, on_ctrl_c)
+    running = Deferred.fromCoroutine(_reported(session(reactor, args)))
+    running.addBoth(settle)
+    return outcome
+
+
+def _run(parse_args, argv, session):
+    """Parse the command line, run the session with task.react, and exit with its status."""
     for stream in (sys.stdout, sys.stderr):
         # Line by line, so that each reply shows at once even through a pipe; and a
         # terminal that cannot show a character gets "?" instead of a traceback.
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(line_buffering=True, errors="replace")
     try:
-        return parse_args(argv)
-    except KeyboardInterrupt:  # Ctrl+C: the user wants out, not a traceback
+        args = parse_args(argv)
+        task.react(_main, (session, args))
+    except KeyboardInterrupt:  # Ctrl+C before the reactor runs: the user wants out, too
         sys.exit(130)
 
 
-def _react(session):
-    """Run session(reactor), a coroutine giving the exit status, with task.react; exit.
-
-    Ctrl+C ends the client at once, quietly, with status 130, whatever it waits for.
-    """
-    from twisted.internet import task
-
-    def main(reactor):
-        outcome = Deferred()
-
-        def settle(result):
-            # The first of the two ends the run: the session finishing, or Ctrl+C.
-            if outcome.called:
-                return
-            if isinstance(result, Failure):
-                outcome.errback(result)
-            elif result:
-                outcome.errback(SystemExit(result))  # how task.react is told a status
-            else:
-                outcome.callback(None)
-
-        def interrupted(signum, frame):
-            reactor.callFromThread(settle, 130)
-
-        # Installed before the reactor runs, so that Twisted keeps this one.
-        signal.signal(signal.SIGINT, interrupted)
-        Deferred.fromCoroutine(_reported(session(reactor))).addBoth(settle)
-        return outcome
-
-    task.react(main)
+def _requests(reactor, args, prompt):
+    """The requests: the ones given as arguments, or the lines of standard input."""
+    if args.requests is None:
+        return stdin_lines(reactor, prompt)
+    return given(args.requests)
 
 
 def run_tcp(parse_args, argv, prompt=""):
@@ -427,26 +490,16 @@ def run_tcp(parse_args, argv, prompt=""):
     without "\\n"), or None to read them from standard input, showing prompt when a
     person types them.
     """
-    args = _parse(parse_args, argv)
-    requests = _requests(args.requests, prompt)
-    _react(lambda reactor: _tcp_session(reactor, args, requests(reactor)))
+    _run(parse_args, argv, lambda reactor, args: _tcp_session(
+        reactor, args, _requests(reactor, args, prompt)))
 
 
 def run_tcp_until_closed(parse_args, argv):
     """Run ex0's TCP client: connect, print what comes until the server closes, exit."""
-    args = _parse(parse_args, argv)
-    _react(lambda reactor: _tcp_greeting(reactor, args))
+    _run(parse_args, argv, _tcp_greeting)
 
 
 def run_udp(parse_args, argv, prompt=""):
     """Run a UDP client: each request is one datagram, from a port of its own (see run_tcp)."""
-    args = _parse(parse_args, argv)
-    requests = _requests(args.requests, prompt)
-    _react(lambda reactor: _udp_session(reactor, args, requests(reactor)))
-
-
-def _requests(requests, prompt):
-    """The source of requests: the given ones, or the lines of standard input."""
-    if requests is None:
-        return lambda reactor: stdin_lines(reactor, prompt)
-    return lambda reactor: given(requests)
+    _run(parse_args, argv, lambda reactor, args: _udp_session(
+        reactor, args, _requests(reactor, args, prompt)))
