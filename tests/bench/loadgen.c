@@ -204,7 +204,9 @@ static void on_line(conn_t *c, char *line, double t) {
         c->state = mode == MODE_IDLE ? IDLE : RUNNING;
         if (mode != MODE_PERREQ) { ready++; open_more(); }
     }
-    if (mode == MODE_PERSISTENT && phase != PH_DONE) {
+    /* While connections are still being set up, the ready ones wait: a busy server
+       would accept the newcomers late, and the setup would take long. */
+    if (mode == MODE_PERSISTENT && phase != PH_DONE && phase != PH_SETUP) {
         queue_request(c, t);
         flush(c);
     }
@@ -411,6 +413,12 @@ int main(int argc, char **argv) {
             }
             phase = PH_WARMUP;
             phase_at = t;
+            for (int i = 0; i < nconns; i++) { /* everybody ready: the load starts */
+                conn_t *c = &conns[i];
+                if (c->state != RUNNING) continue;
+                while (c->count < inflight) queue_request(c, t);
+                flush(c);
+            }
         } else if (phase == PH_WARMUP && t - phase_at >= warmup) {
             phase = PH_MEASURE;
             t_start = t;

@@ -161,7 +161,9 @@ class LoadGen:
                 if mode != "perreq":
                     self.ready += 1
                     self.open_more()
-            if mode == "persistent" and self.phase != "done":
+            # While connections are still being set up, the ready ones wait: a busy
+            # server would accept the newcomers late, and the setup would take long.
+            if mode == "persistent" and self.phase not in ("setup", "done"):
                 self.request(conn, t)
         if len(conn.rbuf) >= MAX_REPLY:
             self.wrong += 1
@@ -281,6 +283,11 @@ class LoadGen:
                     self.probes()
                     break
                 self.phase, phase_at = "warmup", t
+                for conn in self.conns:  # everybody ready: the load starts
+                    if conn.state == "running":
+                        while len(conn.pending) < args.inflight:
+                            self.request(conn, t)
+                        self.flush(conn)
             elif self.phase == "warmup" and t - phase_at >= args.warmup:
                 self.phase, self.t_start, c0 = "measure", t, cpu_self()
                 print("start", flush=True)
