@@ -1,0 +1,159 @@
+"""UDP server of Bài 3 (ex3_password): a datagram of passwords in, the valid ones out.
+
+Lecture "Python Sockets", Bài 3 over UDP. Standard library only; copy this file anywhere
+and run:
+
+    python3 udpserver.py                                  # terminal 1: the server, port 8092
+    python3 udpclient.py "Abc123@1,aF1#2w3E*,2We3345"     # terminal 2: prints Abc123@1
+
+or by hand: `echo "Abc123@1,aF1#2w3E*" | nc -u -w 1 127.0.0.1 8092`.
+"""
+
+import argparse
+import errno
+import os
+import re
+import socket
+import sys
+
+HOST = "127.0.0.1"  # loopback only by default: --host 0.0.0.0 opens it to the classroom
+PORT = 8092  # the lecture's port for Bài 3
+TIMEOUT = 60  # accepted for symmetry with the TCP server: UDP has no connection to time out
+MIN_LENGTH, MAX_LENGTH = 6, 12  # the lecture's limits on a password's length
+MAX_DATAGRAM = 65535  # read any datagram whole: a smaller buffer would cut it silently
+POLL = 0.5  # how often the receive loop wakes up to notice Ctrl+C (Windows needs it)
+
+# A password is made of these characters only, and needs one of each class below.
+# Spelled out ASCII ranges: str.isalnum() or r"\w" would also accept "é" or "１".
+ALLOWED = re.compile(r"[a-zA-Z0-9$#@]{%d,%d}" % (MIN_LENGTH, MAX_LENGTH))
+REQUIRED = [re.compile(r"[a-z]"), re.compile(r"[0-9]"), re.compile(r"[A-Z]"),
+            re.compile(r"[$#@]")]
+
+
+def valid_passwords(text: str) -> str:
+    """Bài 3's logic: the valid passwords of a comma-separated `text`, joined by ",".
+
+    Spaces and tabs around each item are ignored, and so are empty items. A password is
+    valid with 6 to 12 characters, all of [a-zA-Z0-9$#@], and at least one of [a-z],
+    [0-9], [A-Z] and [$#@]. Order and duplicates are kept; no valid one gives "".
+    """
+    valid = []
+    for item in text.split(","):
+        password = item.strip(" \t")  # only these: a "\u00a0" stays and spoils it
+        if ALLOWED.fullmatch(password) and all(c.search(password) for c in REQUIRED):
+            valid.append(password)
+    return ",".join(valid)
+
+
+def answer(datagram: bytes) -> bytes:
+    """The reply datagram to one request datagram: the TCP reply line, "\\n" included."""
+    # A datagram is already one whole message; a trailing "\n" or "\r\n" is tolerated.
+    if datagram.endswith(b"\n"):
+        datagram = datagram[:-1]
+        if datagram.endswith(b"\r"):
+            datagram = datagram[:-1]
+    return (valid_passwords(datagram.decode("utf-8", "replace")) + "\n").encode("utf-8")
+
+
+def port_number(text):
+    """argparse type: a TCP/UDP port, 0 to 65535 (0 lets the system pick one)."""
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError("must be between 0 and 65535")
+    return port
+
+
+def seconds(text):
+    """argparse type: a number of seconds greater than 0."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description="Bài 3 UDP server: for each datagram of comma-separated passwords that "
+        "a client sends, it answers with the valid ones, comma-separated. Valid: 6 to 12 "
+        "characters of [a-zA-Z0-9$#@], with at least one [a-z], one [0-9], one [A-Z] and "
+        "one of $#@ (\"Abc123@1,aF1#2w3E*,2We3345\" gives Abc123@1).",
+        epilog="Stop it with Ctrl+C.",
+    )
+    parser.add_argument("--host", default=HOST,
+                        help="address to listen on (default %(default)s; 0.0.0.0 or :: "
+                        "opens the server to the classroom network, ::1 is IPv6 loopback)")
+    parser.add_argument("--port", type=port_number, default=PORT,
+                        help="port to listen on (default %(default)s; 0 lets the system pick one)")
+    parser.add_argument("--timeout", type=seconds, default=TIMEOUT,
+                        help="accepted like the TCP server's; UDP has no connection to "
+                        "close (default %(default)s)")
+    return parser.parse_args(argv)
+
+
+def open_server(host, port):
+    """socket() and bind(): a UDP server has no listen() and no accept()."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    server = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        # No SO_REUSEADDR here: for UDP it would let a second server bind the same port
+        # (and steal half the datagrams) instead of reporting "address already in use".
+        if os.name != "posix" and hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
+            # Windows lets another program take over a port unless we forbid it.
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+        if family == socket.AF_INET6:
+            try:
+                # "::" then receives IPv4 datagrams too, where the OS allows it.
+                server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            except (AttributeError, OSError):
+                pass
+        server.bind((host, port))
+    except BaseException:
+        server.close()
+        raise
+    return server
+
+
+def main(argv=None):
+    if hasattr(sys.stdout, "reconfigure"):
+        # One line at a time, even into a pipe; never crash on a character the
+        # console can't show.
+        sys.stdout.reconfigure(line_buffering=True, errors="replace")
+    args = parse_args(argv)
+    try:
+        try:
+            server = open_server(args.host, args.port)
+        except OSError as e:
+            if e.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None)):
+                reason = "address already in use (is another server running? try --port 0)"
+            else:
+                reason = e.strerror or str(e)
+            print("error: cannot listen on %s port %s: %s" % (args.host, args.port, reason),
+                  file=sys.stderr)
+            return 1
+        with server:
+            print("UDP server listening on %s port %d, Ctrl+C to stop"
+                  % (args.host, server.getsockname()[1]))
+            # On Windows a blocking recvfrom() never sees Ctrl+C: wake up twice a second.
+            server.settimeout(POLL)
+            while True:
+                try:
+                    data, addr = server.recvfrom(MAX_DATAGRAM)
+                except socket.timeout:
+                    continue
+                except ConnectionResetError:
+                    # Windows reports here that an earlier reply was refused (ICMP port
+                    # unreachable): that client is gone, the others are not.
+                    continue
+                print("Got datagram from %r" % (addr[:2],))
+                # No connection, no thread: one datagram in, one datagram out, to its sender.
+                try:
+                    server.sendto(answer(data), addr)
+                except OSError:
+                    pass  # UDP promises nothing: a reply that can't go is simply lost
+    except KeyboardInterrupt:
+        print("Server stopped")
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
