@@ -107,9 +107,9 @@ class StdinReader:
     holds a lock while it waits, and Python's exit after Ctrl+C would abort on it.
     """
 
-    def __init__(self, reactor):
+    def __init__(self, reactor, stdin):
         self._reactor = reactor
-        self._stdin = sys.stdin.buffer.raw  # unbuffered: the bytes as they come
+        self._stdin = stdin  # unbuffered (raw): the bytes as they come
         self._pending = b""  # read, but after the line handed out
         self._asks = queue.SimpleQueue()
         threading.Thread(target=self._work, daemon=True).start()
@@ -144,7 +144,7 @@ class StdinReader:
         return line + newline
 
 
-async def stdin_lines(reactor, prompt):
+async def stdin_lines(reactor, prompt, stdin=None):
     """Yield each line of standard input as bytes, without its line ending.
 
     Bytes, not text: the server decodes, so the client passes on exactly what it got.
@@ -152,8 +152,10 @@ async def stdin_lines(reactor, prompt):
     prompt shows when the previous reply is printed. The prompt is for a person at a
     keyboard only, not for a pipe or a file.
     """
-    interactive = sys.stdin.isatty()
-    reader = StdinReader(reactor)
+    if stdin is None:
+        stdin = sys.stdin.buffer.raw
+    interactive = stdin.isatty()
+    reader = StdinReader(reactor, stdin)
     try:
         while True:
             if interactive:

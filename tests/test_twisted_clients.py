@@ -1,0 +1,672 @@
+"""Unit tests of the Twisted clients' runner (twisted_impl/client.py), without a network.
+
+In the style of Twisted's own test_basic.py: the TCP line protocol runs on a
+StringTransport, and the UDP retries on a fake reactor whose clock the test turns, so
+every timeout is played in no time. What the clients print is checked byte for byte
+against the lines the README gives (and basic/'s clients print).
+"""
+
+import errno
+import os
+import queue
+import signal
+import threading
+
+import pytest
+from twisted.internet import error
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+
+from twisted_impl import client
+from twisted_impl.ex0_hello import tcpclient as ex0_tcp, udpclient as ex0_udp
+from twisted_impl.ex1_message import tcpclient as ex1_tcp, udpclient as ex1_udp
+from twisted_impl.ex2_sum import tcpclient as ex2_tcp, udpclient as ex2_udp
+from twisted_impl.ex3_password import tcpclient as ex3_tcp, udpclient as ex3_udp
+
+HOST, PORT = "127.0.0.1", 8091
+SERVER = (HOST, PORT)
+
+
+def run(coroutine):
+    """Start a coroutine as a Deferred, the way task.react runs a client."""
+    return Deferred.fromCoroutine(coroutine)
+
+
+def result_of(deferred):
+    """The result a Deferred already has; a Failure is raised."""
+    results = []
+    deferred.addBoth(results.append)
+    assert results, "the Deferred has not fired"
+    if isinstance(results[0], Failure):
+        results[0].raiseException()
+    return results[0]
+
+
+def error_line(deferred):
+    """The message of the ClientError a Deferred already failed with."""
+    with pytest.raises(client.ClientError) as caught:
+        result_of(deferred)
+    return str(caught.value)
+
+
+def line_client():
+    """A LineClient connected to an in-memory transport."""
+    protocol = client.LineClient()
+    protocol.makeConnection(StringTransport())
+    return protocol
+
+
+def args(host=HOST, port=PORT, timeout=5.0, requests=None):
+    """The parsed command line a session gets."""
+    return client.argparse.Namespace(host=host, port=port, timeout=timeout, requests=requests)
+
+
+# The command line.
+
+
+@pytest.mark.parametrize("script", [ex0_tcp, ex0_udp, ex1_tcp, ex1_udp, ex2_tcp, ex2_udp,
+                                    ex3_tcp, ex3_udp])
+def test_defaults(script):
+    """Every client defaults to 127.0.0.1, its exercise's port and 5 seconds."""
+    parsed = script.parse_args([])
+    assert (parsed.host, parsed.port, parsed.timeout) == ("127.0.0.1", script.PORT, 5)
+
+
+def test_ports():
+    """The default ports are the lecture's."""
+    assert [ex0_tcp.PORT, ex1_tcp.PORT, ex2_tcp.PORT, ex3_tcp.PORT] == [12345, 8090, 8091, 8092]
+    assert [ex0_udp.PORT, ex1_udp.PORT, ex2_udp.PORT, ex3_udp.PORT] == [12345, 8090, 8091, 8092]
+
+
+def test_requests_from_arguments():
+    """Arguments become the request bytes: ex0 UDP an empty datagram, ex1 its default."""
+    assert ex0_udp.parse_args([]).requests == [b""]
+    assert ex1_tcp.parse_args([]).requests == [b"From CLIENT TCP"]
+    assert ex1_udp.parse_args([]).requests == [b"From CLIENT UDP"]
+    assert ex1_tcp.parse_args(["Xin chào"]).requests == ["Xin chào".encode()]
+    assert ex2_tcp.parse_args(["3", "4"]).requests == [b"3 4"]
+    assert ex3_udp.parse_args(["Abc123@1,x"]).requests == [b"Abc123@1,x"]
+
+
+def test_no_arguments_means_standard_input():
+    """Without arguments ex2 and ex3 read their requests from standard input."""
+    assert ex2_tcp.parse_args([]).requests is None
+    assert ex2_udp.parse_args(["--port", "0"]).requests is None
+    assert ex3_tcp.parse_args([]).requests is None
+
+
+def test_negative_numbers_are_arguments():
+    """-5 12 is two integers to send, not an option."""
+    assert ex2_tcp.parse_args(["-5", "12"]).requests == [b"-5 12"]
+    assert ex2_udp.parse_args(["--timeout", "0.5", "-5", "-12"]).requests == [b"-5 -12"]
+
+
+def test_any_text_is_sent_as_is():
+    """The server judges the input: the client sends even bytes that are not UTF-8."""
+    assert ex2_tcp.parse_args(["three", os.fsdecode(b"\xff")]).requests == [b"three \xff"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["3"], "give both A and B, or neither (to read lines from standard input)"),
+    (["3\n4", "5"], "A must be a single line"),
+    (["3", "4\r"], "B must be a single line"),
+    (["--timeout", "0", "3", "4"], "argument --timeout: not a positive number of seconds: '0'"),
+    (["--port", "65536"], "argument --port: not a port number (0 to 65535): '65536'"),
+])
+def test_wrong_arguments(argv, message, capsys):
+    """Wrong arguments get the usage message and exit status 2."""
+    with pytest.raises(SystemExit) as caught:
+        ex2_tcp.parse_args(argv)
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.endswith(f"error: {message}\n")
+
+
+@pytest.mark.parametrize("script, name", [(ex1_tcp, "MESSAGE"), (ex1_udp, "MESSAGE"),
+                                          (ex3_tcp, "PASSWORDS"), (ex3_udp, "PASSWORDS")])
+def test_line_break_refused(script, name, capsys):
+    """An argument holding a line break is refused with exit status 2."""
+    with pytest.raises(SystemExit) as caught:
+        script.parse_args(["a\nb"])
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.endswith(f"error: {name} must be a single line\n")
+
+
+# TCP: the line protocol.
+
+
+def test_request_is_one_line():
+    """A request goes out as its bytes and one b"\\n"."""
+    protocol = line_client()
+    protocol.ask(b"3 4")
+    assert protocol.transport.value() == b"3 4\n"
+
+
+def test_reply_without_its_newline():
+    """The reply line is handed out without its b"\\n"."""
+    protocol = line_client()
+    reply = protocol.ask(b"3 4")
+    protocol.dataReceived(b"7\n")
+    assert result_of(reply) == b"7"
+
+
+def test_reply_in_pieces():
+    """A reply that comes one byte at a time is one reply."""
+    protocol = line_client()
+    reply = protocol.ask(b"3 4")
+    for byte in b"100000000000000000000\n":
+        assert not reply.called
+        protocol.dataReceived(bytes([byte]))
+    assert result_of(reply) == b"100000000000000000000"
+
+
+def test_two_replies_in_one_piece():
+    """Bytes after a reply's b"\\n" are kept for the next reply."""
+    protocol = line_client()
+    first = protocol.ask(b"1 2")
+    protocol.dataReceived(b"3\n7")
+    assert result_of(first) == b"3"
+    second = protocol.ask(b"3 4")
+    assert not second.called
+    protocol.dataReceived(b"\n")
+    assert result_of(second) == b"7"
+
+
+def test_only_newline_frames():
+    """A \\r is data: only b"\\n" ends a reply line."""
+    protocol = line_client()
+    reply = protocol.ask(b"x")
+    protocol.dataReceived(b"a\rb\r\n")
+    assert result_of(reply) == b"a\rb\r"
+
+
+def test_closed_before_reply():
+    """The server closing before a whole reply line fails the reply."""
+    protocol = line_client()
+    reply = protocol.ask(b"3 4")
+    protocol.dataReceived(b"7")
+    protocol.connectionLost(Failure(error.ConnectionDone()))
+    with pytest.raises(error.ConnectionDone):
+        result_of(reply)
+
+
+def test_reply_that_came_before_the_close():
+    """A whole reply line still counts after the server has closed."""
+    protocol = line_client()
+    protocol.dataReceived(b"7\n")
+    protocol.connectionLost(Failure(error.ConnectionDone()))
+    assert result_of(protocol.ask(b"3 4")) == b"7"
+    with pytest.raises(error.ConnectionDone):
+        result_of(protocol.ask(b"5 6"))
+
+
+def test_read_until_closed():
+    """ex0: everything the server sends, handed out when it closes."""
+    protocol = line_client()
+    everything = protocol.read_until_closed()
+    protocol.dataReceived(b"Thank you ")
+    protocol.dataReceived(b"for connecting\n")
+    assert not everything.called
+    protocol.connectionLost(Failure(error.ConnectionDone()))
+    assert result_of(everything) == b"Thank you for connecting\n"
+
+
+def test_ask_reply():
+    """ask() gives the reply line."""
+    protocol = line_client()
+    reply = run(client.ask(Clock(), protocol, b"3 4", HOST, PORT, 5))
+    protocol.dataReceived(b"7\n")
+    assert result_of(reply) == b"7"
+
+
+def test_ask_timeout():
+    """No reply within the timeout is the README's line, with the timeout as given."""
+    clock = Clock()
+    protocol = line_client()
+    reply = run(client.ask(clock, protocol, b"3 4", HOST, PORT, 0.5))
+    clock.advance(0.49)
+    assert not reply.called
+    clock.advance(0.01)
+    assert error_line(reply) == "no reply from 127.0.0.1 port 8091 within 0.5 seconds"
+    protocol.dataReceived(b"7\n")  # too late: kept, harmless
+
+
+def test_ask_closed():
+    """A close before the reply is the README's line."""
+    protocol = line_client()
+    reply = run(client.ask(Clock(), protocol, b"3 4", HOST, PORT, 5))
+    protocol.connectionLost(Failure(error.ConnectionLost()))
+    assert error_line(reply) == "127.0.0.1 port 8091 closed the connection without replying"
+
+
+@pytest.mark.parametrize("failure, line", [
+    (error.ConnectionRefusedError(),
+     "cannot connect to 127.0.0.1 port 8091: connection refused (is the server running?)"),
+    (error.TimeoutError(), "cannot connect to 127.0.0.1 port 8091: timed out after 2.5 seconds"),
+    (error.getConnectError((113, "No route to host")),
+     "cannot connect to 127.0.0.1 port 8091: No route to host"),
+    (error.ConnectError(), "cannot connect to 127.0.0.1 port 8091: An error occurred while connecting"),
+])
+def test_connect_failures(failure, line):
+    """Each way a connection fails has its one line, REASON in the system's words."""
+    assert client.connect_failure(failure, HOST, PORT, 2.5) == line
+
+
+class ConnectingReactor(Clock):
+    """A fake reactor whose connectTCP connects at once, or fails with a given error."""
+
+    def __init__(self, failure=None):
+        super().__init__()
+        self.failure = failure
+        self.connected = []
+
+    def connectTCP(self, host, port, factory, timeout=30, bindAddress=None):
+        self.connected.append((host, port, timeout))
+        if self.failure is not None:
+            factory.clientConnectionFailed(None, Failure(self.failure))
+        else:
+            protocol = factory.buildProtocol(None)
+            protocol.makeConnection(StringTransport())
+
+
+@pytest.fixture
+def no_lookup(monkeypatch):
+    """Host names stand for themselves: no name lookup in a thread."""
+
+    async def resolve(reactor, host, port, socktype):
+        return host, port
+
+    monkeypatch.setattr(client, "resolve", resolve)
+
+
+def test_connect(no_lookup):
+    """connect() gives a LineClient, the endpoint bounded by the timeout."""
+    reactor = ConnectingReactor()
+    connected = run(client.connect(reactor, HOST, PORT, 2.5))
+    assert isinstance(result_of(connected), client.LineClient)
+    assert reactor.connected == [(HOST, PORT, 2.5)]
+
+
+def test_connect_refused(no_lookup):
+    """A refused connection is the README's line."""
+    connected = run(client.connect(ConnectingReactor(error.ConnectionRefusedError()), HOST, PORT, 5))
+    assert error_line(connected) == ("cannot connect to 127.0.0.1 port 8091: "
+                                     "connection refused (is the server running?)")
+
+
+def test_tcp_session_lock_step(no_lookup, monkeypatch, capsys):
+    """Requests go one at a time: the next only once the reply to the last is printed."""
+    protocol = line_client()
+
+    async def connect(reactor, host, port, timeout):
+        return protocol
+
+    monkeypatch.setattr(client, "connect", connect)
+    status = run(client._tcp_session(Clock(), args(), client.given([b"1 2", b"x", b"3 4"])))
+    assert protocol.transport.value() == b"1 2\n"
+    protocol.dataReceived(b"3\n")
+    assert protocol.transport.value() == b"1 2\nx\n"
+    protocol.dataReceived(b'ERROR expected two integers like "3 4"\n7\n')
+    assert protocol.transport.value() == b"1 2\nx\n3 4\n"
+    assert result_of(status) == 1  # an ERROR reply makes the status 1, after the rest
+    assert capsys.readouterr() == ("3\n7\n", 'ERROR expected two integers like "3 4"\n')
+    assert protocol.transport.disconnecting
+
+
+def test_tcp_greeting(no_lookup, monkeypatch, capsys):
+    """ex0 over TCP prints what came once the server closes."""
+    protocol = line_client()
+
+    async def connect(reactor, host, port, timeout):
+        return protocol
+
+    monkeypatch.setattr(client, "connect", connect)
+    status = run(client._tcp_greeting(Clock(), args(port=12345)))
+    protocol.dataReceived(b"Thank you for connecting\n")
+    protocol.connectionLost(Failure(error.ConnectionDone()))
+    assert result_of(status) == 0
+    assert capsys.readouterr().out == "Thank you for connecting\n"
+
+
+def test_tcp_greeting_closed_empty(no_lookup, monkeypatch):
+    """ex0: a close with nothing received is the README's line."""
+    protocol = line_client()
+
+    async def connect(reactor, host, port, timeout):
+        return protocol
+
+    monkeypatch.setattr(client, "connect", connect)
+    status = run(client._tcp_greeting(Clock(), args(port=12345)))
+    protocol.connectionLost(Failure(error.ConnectionDone()))
+    assert error_line(status) == "127.0.0.1 port 12345 closed the connection without replying"
+
+
+def test_tcp_greeting_silent(no_lookup, monkeypatch):
+    """ex0: a server that says nothing and never closes is a timeout."""
+    protocol = line_client()
+    clock = Clock()
+
+    async def connect(reactor, host, port, timeout):
+        return protocol
+
+    monkeypatch.setattr(client, "connect", connect)
+    status = run(client._tcp_greeting(clock, args(port=12345, timeout=5)))
+    clock.advance(5)
+    assert error_line(status) == "no reply from 127.0.0.1 port 12345 within 5 seconds"
+
+
+# UDP: datagrams, retries, timeouts.
+
+
+class FakeUDPPort:
+    """A listening UDP port that records what is sent, and can refuse to send."""
+
+    def __init__(self, protocol, interface, raises=None):
+        self.protocol = protocol
+        self.interface = interface
+        self.raises = list(raises or [])
+        self.sent = []
+        self.listening = True
+
+    def write(self, datagram, address):
+        self.sent.append((datagram, address))
+        if self.raises:
+            raise self.raises.pop(0)
+
+    def stopListening(self):
+        self.listening = False
+
+
+class UDPReactor(Clock):
+    """A fake reactor: a clock, and listenUDP handing out FakeUDPPorts."""
+
+    def __init__(self, raises=None):
+        super().__init__()
+        self.ports = []
+        self.raises = raises
+
+    def listenUDP(self, port, protocol, interface="", maxPacketSize=8192):
+        assert port == 0 and maxPacketSize >= 65507  # any free port; whole datagrams
+        self.ports.append(FakeUDPPort(protocol, interface, self.raises))
+        protocol.makeConnection(self.ports[-1])
+        return self.ports[-1]
+
+    def reply(self, datagram, sender=SERVER):
+        """The server (or sender) answers on the newest port."""
+        self.ports[-1].protocol.datagramReceived(datagram, sender)
+
+
+def udp_ask(reactor, request=b"3 4", timeout=0.3, server=SERVER):
+    return run(client.udp_ask(reactor, server, request, server[0], server[1], timeout))
+
+
+def test_udp_reply():
+    """One datagram out, without a line ending; the reply datagram back."""
+    reactor = UDPReactor()
+    reply = udp_ask(reactor)
+    assert reactor.ports[0].sent == [(b"3 4", SERVER)]
+    reactor.reply(b"7\n")
+    assert result_of(reply) == b"7\n"
+    assert not reactor.ports[0].listening
+
+
+def test_udp_gives_up_after_three_tries():
+    """No reply: 3 tries, each waiting a third of the timeout, then the README's line."""
+    reactor = UDPReactor()
+    reply = udp_ask(reactor, timeout=0.3)
+    for tries in (1, 2, 3):
+        assert len(reactor.ports[0].sent) == tries
+        assert not reply.called
+        reactor.advance(0.1)
+    assert len(reactor.ports[0].sent) == 3
+    assert error_line(reply) == ("no reply from 127.0.0.1 port 8091 after 3 tries in 0.3 seconds"
+                                 " (is the server running?)")
+    assert not reactor.ports[0].listening
+
+
+def test_udp_lost_first_datagram():
+    """A lost try is sent again, from the same port; its reply counts."""
+    reactor = UDPReactor()
+    reply = udp_ask(reactor, timeout=3)
+    reactor.advance(1)
+    assert reactor.ports[0].sent == [(b"3 4", SERVER)] * 2
+    reactor.reply(b"7\n")
+    assert result_of(reply) == b"7\n"
+    assert len(reactor.ports) == 1
+
+
+def test_udp_late_reply_between_tries():
+    """A reply that comes late, for an earlier try of the same request, still counts."""
+    reactor = UDPReactor()
+    reply = udp_ask(reactor, timeout=3)
+    reactor.advance(0.5)
+    reactor.reply(b"7\n")
+    assert result_of(reply) == b"7\n"
+    assert len(reactor.ports[0].sent) == 1
+
+
+def test_udp_ignores_strangers():
+    """A datagram from another address is not the reply."""
+    reactor = UDPReactor()
+    reply = udp_ask(reactor)
+    reactor.reply(b"666\n", ("127.0.0.1", 9999))
+    reactor.reply(b"666\n", ("127.0.0.2", PORT))
+    assert not reply.called
+    reactor.reply(b"7\n")
+    assert result_of(reply) == b"7\n"
+
+
+def test_udp_refused_is_a_lost_try():
+    """A refusal reported when sending is a lost try, not the end."""
+    reactor = UDPReactor(raises=[ConnectionRefusedError(111, "Connection refused")])
+    reply = udp_ask(reactor, timeout=3)
+    reactor.advance(1)
+    reactor.reply(b"7\n")
+    assert result_of(reply) == b"7\n"
+
+
+def test_udp_too_long():
+    """A request no datagram can hold is a failure to send, in the system's words."""
+    reactor = UDPReactor(raises=[error.MessageLengthError("message too long")])
+    reply = udp_ask(reactor, request=b"1" * 70000)
+    assert error_line(reply) == f"cannot connect to 127.0.0.1 port 8091: {os.strerror(errno.EMSGSIZE)}"
+
+
+def test_udp_no_route():
+    """Another failure to send is told in the system's words."""
+    reactor = UDPReactor(raises=[OSError(101, "Network is unreachable")])
+    reply = udp_ask(reactor)
+    assert error_line(reply) == "cannot connect to 127.0.0.1 port 8091: Network is unreachable"
+
+
+def test_udp_ipv6():
+    """An IPv6 server is asked from an IPv6 port."""
+    reactor = UDPReactor()
+    reply = udp_ask(reactor, server=("::1", PORT))
+    assert reactor.ports[0].interface == "::"
+    reactor.reply(b"7\n", ("::1", PORT))
+    assert result_of(reply) == b"7\n"
+
+
+def test_udp_session_new_port_per_request(no_lookup, capsys):
+    """Each request has a port of its own, so a late reply never answers the next one."""
+    reactor = UDPReactor()
+    status = run(client._udp_session(reactor, args(), client.given([b"1 2", b"3 4"])))
+    assert len(reactor.ports) == 1
+    reactor.reply(b"3\n")
+    assert len(reactor.ports) == 2 and not reactor.ports[0].listening
+    reactor.ports[0].protocol.datagramReceived(b"3\n", SERVER)  # a late duplicate: unheard
+    assert not status.called
+    reactor.reply(b"7\n")
+    assert result_of(status) == 0
+    assert capsys.readouterr().out == "3\n7\n"
+
+
+# Standard input.
+
+
+class ThreadedReactor:
+    """Just enough reactor for StdinReader: calls from its thread, run when pumped."""
+
+    def __init__(self):
+        self.calls = queue.Queue()
+
+    def callFromThread(self, function, *arguments):
+        self.calls.put((function, arguments))
+
+    def pump_until(self, deferred):
+        while not deferred.called:
+            function, arguments = self.calls.get(timeout=5)
+            function(*arguments)
+
+
+def lines_of(data):
+    """The requests stdin_lines makes of standard input holding data (a pipe)."""
+    read_end, write_end = os.pipe()
+    writer = threading.Thread(target=lambda: (os.write(write_end, data), os.close(write_end)))
+    writer.start()  # a thread: a pipe holds only so much before a write waits for reads
+    reactor = ThreadedReactor()
+
+    async def collect():
+        with open(read_end, "rb", buffering=0) as stdin:
+            return [line async for line in client.stdin_lines(reactor, "prompt: ", stdin)]
+
+    lines = run(collect())
+    reactor.pump_until(lines)
+    writer.join()
+    return result_of(lines)
+
+
+def test_stdin_from_a_file(tmp_path):
+    """Standard input may be a regular file (< requests.txt), which Twisted's StandardIO
+    cannot poll."""
+    requests = tmp_path / "requests.txt"
+    requests.write_bytes(b"1 2\n3 4")
+    reactor = ThreadedReactor()
+
+    async def collect():
+        with open(requests, "rb", buffering=0) as stdin:
+            return [line async for line in client.stdin_lines(reactor, "prompt: ", stdin)]
+
+    lines = run(collect())
+    reactor.pump_until(lines)
+    assert result_of(lines) == [b"1 2", b"3 4"]
+
+
+def test_stdin_lines():
+    """Each line is one request, without "\\n" or the one "\\r" before it."""
+    assert lines_of(b"1 2\n3 4\r\n\n5 6\r\r\n") == [b"1 2", b"3 4", b"", b"5 6\r"]
+
+
+def test_stdin_last_line_without_newline():
+    """A last line without "\\n" counts; an empty input has no request."""
+    assert lines_of(b"1 2\n3 4") == [b"1 2", b"3 4"]
+    assert lines_of(b"") == []
+
+
+def test_stdin_long_lines():
+    """Lines longer than one read come whole."""
+    assert lines_of(b"1" * 100000 + b"\n2\n") == [b"1" * 100000, b"2"]
+
+
+def test_no_prompt_for_a_pipe(capsys):
+    """The prompt is for a person at a keyboard only: none when reading a pipe."""
+    lines_of(b"1 2\n")
+    assert capsys.readouterr().out == ""
+
+
+# Printing and exit statuses.
+
+
+def test_show(capsys):
+    """A reply goes to stdout, an ERROR reply to stderr, as text, one line each."""
+    assert client.show(b"7") is False
+    assert client.show(b"From SERVER UDP\n") is False
+    assert client.show(b"") is False
+    assert client.show(b'ERROR expected two integers like "3 4"') is True
+    assert client.show(b"caf\xc3\xa9 \xff") is False
+    assert capsys.readouterr() == ("7\nFrom SERVER UDP\n\ncafé \ufffd\n",
+                                   'ERROR expected two integers like "3 4"\n')
+
+
+class SignalReactor(Clock):
+    """A clock whose callFromThread runs the call at once."""
+
+    def callFromThread(self, function, *arguments):
+        function(*arguments)
+
+
+@pytest.fixture
+def ctrl_c(monkeypatch):
+    """Catch the SIGINT handler _main installs, instead of installing it."""
+    handlers = []
+    monkeypatch.setattr(signal, "getsignal", lambda signum: signal.default_int_handler)
+    monkeypatch.setattr(signal, "signal", lambda signum, handler: handlers.append(handler))
+    return handlers
+
+
+def exit_status(outcome):
+    """The exit status task.react makes of main's Deferred."""
+    try:
+        result_of(outcome)
+    except SystemExit as exit:
+        return exit.code
+    return 0
+
+
+def test_main_status(ctrl_c):
+    """The session's status is the exit status: 0, or 1 after an ERROR reply."""
+    async def session(reactor, status):
+        return status
+
+    assert exit_status(client._main(SignalReactor(), session, 0)) == 0
+    assert exit_status(client._main(SignalReactor(), session, 1)) == 1
+
+
+def test_main_failure_line(ctrl_c, capsys):
+    """A ClientError is one line on stderr, exit status 1, no traceback."""
+    async def session(reactor, args):
+        raise client.ClientError("no reply from 127.0.0.1 port 8091 within 5 seconds")
+
+    assert exit_status(client._main(SignalReactor(), session, None)) == 1
+    assert capsys.readouterr() == ("", "error: no reply from 127.0.0.1 port 8091 within 5 seconds\n")
+
+
+def test_ctrl_c(ctrl_c, capsys):
+    """Ctrl+C ends the run at once, quietly, with status 130; the session is cancelled."""
+    waiting = Deferred()
+
+    async def session(reactor, args):
+        try:
+            await waiting
+        except error.ConnectionDone:  # must not be told, after Ctrl+C
+            print("error: closed")
+        return 0
+
+    outcome = client._main(SignalReactor(), session, None)
+    assert not outcome.called
+    ctrl_c[0](signal.SIGINT, None)
+    assert exit_status(outcome) == 130
+    assert waiting.called  # cancelled
+    assert capsys.readouterr() == ("", "")
+
+
+def test_ctrl_c_wins_a_race(ctrl_c):
+    """Ctrl+C counts even when the session ends before its news is handled."""
+    class LateReactor(Clock):
+        def callFromThread(self, function, *arguments):
+            self.callLater(0, function, *arguments)
+
+    waiting = Deferred()
+
+    async def session(reactor, args):
+        await waiting
+        return 0
+
+    reactor = LateReactor()
+    outcome = client._main(reactor, session, None)
+    ctrl_c[0](signal.SIGINT, None)
+    waiting.callback(None)  # standard input ended meanwhile
+    reactor.advance(0)
+    assert exit_status(outcome) == 130
