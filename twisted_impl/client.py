@@ -79,7 +79,8 @@ def make_parser(description, epilog, port):
     """An argument parser with the options every client has: --host, --port, --timeout."""
     parser = argparse.ArgumentParser(description=description, epilog=epilog)
     parser.add_argument("--host", default=HOST, help=f"the server's address (default {HOST})")
-    parser.add_argument("--port", type=port_number, default=port, help=f"the server's port (default {port})")
+    parser.add_argument("--port", type=port_number, default=port,
+                        help=f"the server's port (default {port})")
     parser.add_argument("--timeout", type=seconds, default=TIMEOUT, metavar="SECONDS",
                         help=f"seconds to wait for the server (default {TIMEOUT})")
     return parser
@@ -332,7 +333,11 @@ async def udp_ask(reactor, server, request, host, port, timeout):
     """
     catcher = ReplyCatcher(reactor, server)
     interface = "::" if ":" in server[0] else "0.0.0.0"
-    listening = reactor.listenUDP(0, catcher, interface=interface, maxPacketSize=MAX_DATAGRAM)
+    try:
+        listening = reactor.listenUDP(0, catcher, interface=interface, maxPacketSize=MAX_DATAGRAM)
+    except error.CannotListenError as failure:  # no IPv6 on this computer, say
+        reason = failure.socketError.strerror or failure.socketError
+        raise ClientError(f"cannot connect to {host} port {port}: {reason}") from None
     try:
         for _ in range(TRIES):
             try:
@@ -397,7 +402,8 @@ async def _tcp_greeting(reactor, args):
         # It greeted but never closed: show what came all the same.
     else:
         if not greeting:
-            raise ClientError(f"{args.host} port {args.port} closed the connection without replying")
+            raise ClientError(f"{args.host} port {args.port} "
+                              "closed the connection without replying")
     return 1 if show(greeting) else 0
 
 
