@@ -7,7 +7,8 @@ request with retries, reading standard input, printing replies, and the one line
 standard error, with its exit status, for every way the server can fail us.
 
 Everything here is event-driven: task.react runs the reactor until the client's Deferred
-fires, and nothing blocks it except the keyboard, which is read in a thread.
+fires, and nothing blocks the reactor: standard input is read, and host names are looked
+up, in threads.
 """
 
 import argparse
@@ -151,7 +152,8 @@ async def stdin_lines(reactor, prompt, stdin=None):
     Bytes, not text: the server decodes, so the client passes on exactly what it got.
     One line at a time, read only when the client asks for the next request, so the
     prompt shows when the previous reply is printed. The prompt is for a person at a
-    keyboard only, not for a pipe or a file.
+    keyboard only, not for a pipe or a file. stdin: a raw (unbuffered) binary file to
+    read instead of standard input, for the tests.
     """
     if stdin is None:
         stdin = sys.stdin.buffer.raw
