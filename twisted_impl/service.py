@@ -85,7 +85,7 @@ class AnnouncedEndpoint:
             log.info("Stream server listening on unix socket {path}",
                      path=os.fsdecode(address.name))
         else:
-            log.info("{kind} server listening on {host} port {port}",
+            log.info("{kind} server listening on {host} port {port}, Ctrl+C to stop",
                      kind="TLS" if self.tls else "TCP",
                      host=self.host or address.host, port=address.port)
         return port
@@ -102,7 +102,7 @@ class AnnouncedUDPServer(internet.UDPServer):
 
     def startService(self):
         super().startService()
-        log.info("UDP server listening on {host} port {port}", host=self.host,
+        log.info("UDP server listening on {host} port {port}, Ctrl+C to stop", host=self.host,
                  port=self.datagram_protocol.transport.getHost().port)
 
 
