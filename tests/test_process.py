@@ -1,0 +1,168 @@
+"""Process behaviour of every server implementation: where it listens, what it prints,
+how it fails and how it stops.
+"""
+
+import signal
+import socket
+
+import pytest
+
+from tests import cases, harness
+
+IMPLS = harness.SERVER_IMPLS
+# (impl, transport) pairs that each need a process of their own; one twistd serves both.
+PROCESSES = [("basic", "tcp"), ("basic", "udp"), ("twisted", "tcp"), ("twisted", "udp"),
+             ("twistd", "tcp")]
+PROCESS_IDS = ["basic-tcp", "basic-udp", "twisted-tcp", "twisted-udp", "twistd-tcp_and_udp"]
+
+
+def transports(impl, transport):
+    return ["tcp", "udp"] if impl == "twistd" else [transport]
+
+
+def exchange(transport, port, host=harness.HOST):
+    """Ask an ex2 server for 3+4 over the transport; return the reply bytes."""
+    if transport == "tcp":
+        return harness.tcp_exchange(port, b"3 4\n", host)
+    return harness.udp_exchange(port, b"3 4", host)
+
+
+def other_local_address():
+    """A non-loopback IPv4 address of this machine, or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("192.0.2.1", 9))  # TEST-NET: nothing is sent, only routed
+            address = sock.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+@pytest.mark.parametrize("impl, transport", PROCESSES, ids=PROCESS_IDS)
+def test_default_host_is_loopback_only(fresh, impl, transport):
+    """Without --host a server listens on 127.0.0.1 only, and says so in its first line."""
+    server = fresh(impl, "ex2_sum", transport, host=None)
+    elsewhere = other_local_address()
+    for kind in transports(impl, transport):
+        port = server.ports[kind.upper()]
+        assert f"{kind.upper()} server listening on 127.0.0.1 port {port}, Ctrl+C to stop" in server.output()
+        assert [(t[:3], a) for t, a in harness.proc_net_listeners(kind, port)] == [
+            (kind, "0100007F")]
+        assert exchange(kind, port) == b"7\n"
+        if elsewhere:
+            if kind == "tcp":
+                with pytest.raises(ConnectionRefusedError):
+                    harness.connect(port, elsewhere, timeout=2).close()
+            else:
+                assert harness.udp_exchange(port, b"3 4", elsewhere, timeout=0.6) is None
+
+
+@pytest.mark.skipif(not harness.ipv6_available(), reason="no IPv6 on this machine")
+@pytest.mark.parametrize("impl, transport", PROCESSES, ids=PROCESS_IDS)
+def test_ipv6_loopback(fresh, impl, transport):
+    """--host ::1 listens on IPv6 loopback, prints `::1`, and shows clients as ('::1', port)."""
+    server = fresh(impl, "ex2_sum", transport, host="::1")
+    for kind in transports(impl, transport):
+        port = server.ports[kind.upper()]
+        assert f"{kind.upper()} server listening on ::1 port {port}, Ctrl+C to stop" in server.output()
+        if kind == "tcp":
+            with harness.connect(port, "::1") as sock:
+                client_port = sock.getsockname()[1]
+                assert harness.tcp_request(sock, b"3 4\n", 2) == b"7\n"
+            line = f"Got connection from ('::1', {client_port})"
+        else:
+            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+                sock.settimeout(5)
+                sock.sendto(b"3 4", ("::1", port))
+                assert sock.recvfrom(1024)[0] == b"7\n"
+                client_port = sock.getsockname()[1]
+            line = f"Got datagram from ('::1', {client_port})"
+        server.wait_for_line(line, timeout=5)
+
+
+@pytest.mark.parametrize("impl, transport", PROCESSES[:4], ids=PROCESS_IDS[:4])
+def test_port_in_use(fresh, impl, transport):
+    """A port in use gets one exact line on stderr, nothing on stdout, and exit status 1."""
+    kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind) as holder:
+        holder.bind((harness.HOST, 0))
+        if transport == "tcp":
+            holder.listen(1)
+        port = holder.getsockname()[1]
+        server = harness.start_server(harness.server_argv(impl, "ex2_sum", transport)
+                                      + ["--port", str(port)])
+        try:
+            status = server.wait(10)
+        finally:
+            server.stop()
+    assert (status, server.raw_output(), server.stderr()) == (1, b"", (
+        f"error: cannot listen on 127.0.0.1 port {port}: address already in use "
+        "(is another server running? try --port 0)\n").encode())
+
+
+def test_twistd_port_in_use():
+    """twistd with its TCP port in use exits with status 1, naming the port."""
+    with socket.socket() as holder:
+        holder.bind((harness.HOST, 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        server = harness.start_server(harness.server_argv("twistd", "ex2_sum")
+                                      + ["--port", str(port)])
+        try:
+            status = server.wait(15)
+        finally:
+            server.stop()
+    assert status == 1
+    assert str(port) in server.raw_output().decode() + server.stderr().decode()
+
+
+@pytest.mark.parametrize("impl, transport", PROCESSES, ids=PROCESS_IDS)
+def test_ctrl_c_stops_promptly(fresh, impl, transport):
+    """SIGINT stops a server within 3 s, even with a client connected: `Server stopped`, status 0."""
+    server = fresh(impl, "ex2_sum", transport)
+    port = server.ports[transport.upper()]
+    assert exchange(transport, port) == b"7\n"
+    idle = None
+    try:
+        if "TCP" in server.ports:  # a connected, silent client must not delay the stop
+            idle = harness.connect(server.ports["TCP"])
+            server.wait_for_line(f"Got connection from ('127.0.0.1', {idle.getsockname()[1]})")
+        status, seconds = server.interrupt(timeout=5)
+    finally:
+        if idle:
+            idle.close()
+    assert seconds < 3
+    output = server.raw_output().decode("utf-8", "replace")
+    assert "Traceback" not in output
+    if impl == "twistd":
+        # twistd ends by re-raising the signal it got (its own behaviour since Twisted
+        # 21.2), so that its parent sees "killed by SIGINT"; 0 is accepted too.
+        assert status in (0, -signal.SIGINT)
+        assert server.stderr() == b""
+        return
+    assert status == 0
+    else:
+        assert (output.split("\n")[-2:], server.stderr()) == (["Server stopped", ""], b"")
+
+
+@pytest.mark.parametrize("transport", harness.TRANSPORTS)
+@pytest.mark.parametrize("exercise", cases.EXERCISES)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_prints_the_clients_real_address(pool, impl, exercise, transport):
+    """A server prints `Got connection from` / `Got datagram from ('127.0.0.1', P)` with the client's port."""
+    server = pool.get(impl, exercise, transport)
+    port = server.ports[transport.upper()]
+    if transport == "tcp":
+        with harness.connect(port) as sock:
+            client_port = sock.getsockname()[1]
+            sock.sendall(b"\n")
+            harness.read_exactly(sock, 1)
+        line = f"Got connection from ('127.0.0.1', {client_port})"
+    else:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(5)
+            sock.sendto(b"\n", (harness.HOST, port))
+            assert sock.recvfrom(1 << 16)[0]
+            client_port = sock.getsockname()[1]
+        line = f"Got datagram from ('127.0.0.1', {client_port})"
+    server.wait_for_line(line, timeout=5)
