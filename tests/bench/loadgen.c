@@ -42,8 +42,8 @@
 #include <unistd.h>
 
 #define MAXK 64          /* most requests in flight on one connection */
-#define RBUF 256         /* a reply is a short line; more without "\n" is an error */
-#define WBUF 4096
+#define RBUF 4096        /* replies are short lines: this many bytes without "\n" is an error */
+#define WBUF 2048
 #define CONNECT_WINDOW 100 /* connections being set up at once: a small accept queue
                               must not overflow, or the kernel drops SYNs for a second */
 
@@ -53,6 +53,7 @@ enum { PH_SETUP, PH_WARMUP, PH_MEASURE, PH_DONE };
 
 typedef struct {
     int fd, state;
+    uint32_t ev; /* the epoll events asked for: change them only when they change */
     int rlen, wlen, head, count;
     char rbuf[RBUF], wbuf[WBUF];
     long long expect[MAXK];
@@ -102,8 +103,10 @@ static void record(double t_sent, double t_now) {
 }
 
 static void set_events(conn_t *c, uint32_t ev) {
+    if (ev == c->ev) return;
     struct epoll_event e = {.events = ev, .data.ptr = c};
     epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e);
+    c->ev = ev;
 }
 
 static void drop(conn_t *c) {
@@ -160,6 +163,7 @@ static int open_conn(conn_t *c) {
     }
     struct epoll_event e = {.events = EPOLLOUT, .data.ptr = c};
     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+    c->ev = EPOLLOUT;
     return 0;
 }
 
@@ -206,10 +210,8 @@ static void on_line(conn_t *c, char *line, double t) {
     }
     /* While connections are still being set up, the ready ones wait: a busy server
        would accept the newcomers late, and the setup would take long. */
-    if (mode == MODE_PERSISTENT && phase != PH_DONE && phase != PH_SETUP) {
-        queue_request(c, t);
-        flush(c);
-    }
+    if (mode == MODE_PERSISTENT && phase != PH_DONE && phase != PH_SETUP)
+        queue_request(c, t); /* sent by on_readable, one send() for all the replies read */
 }
 
 static void on_readable(conn_t *c, double t) {
@@ -228,6 +230,8 @@ static void on_readable(conn_t *c, double t) {
         on_line(c, start, t);
         start = nl + 1;
     }
+    if (c->fd < 0) return;
+    if (c->wlen) flush(c);
     if (c->fd < 0) return;
     c->rlen -= start - c->rbuf;
     memmove(c->rbuf, start, c->rlen);
