@@ -135,14 +135,13 @@ def test_ctrl_c_stops_promptly(fresh, impl, transport):
     output = server.raw_output().decode("utf-8", "replace")
     assert "Traceback" not in output
     if impl == "twistd":
-        # twistd ends by re-raising the signal it got (its own behaviour since Twisted
-        # 21.2), so that its parent sees "killed by SIGINT"; 0 is accepted too.
+        # twistd ends by re-raising the signal it got (twistd's own behaviour, not the
+        # service's), so that its parent sees "killed by SIGINT"; 0 is accepted too.
         assert status in (0, -signal.SIGINT)
         assert server.stderr() == b""
         return
     assert status == 0
-    else:
-        assert (output.split("\n")[-2:], server.stderr()) == (["Server stopped", ""], b"")
+    assert (output.split("\n")[-2:], server.stderr()) == (["Server stopped", ""], b"")
 
 
 @pytest.mark.parametrize("transport", harness.TRANSPORTS)
