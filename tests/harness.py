@@ -106,12 +106,11 @@ def command(argv):
     argv = list(argv)
     if argv[0] in ("python3", "python"):
         argv[0] = PYTHON
-    if argv[0] == "twistd" or argv[1:3] == ["-m", "twisted"]:
-        at = 1 if argv[0] == "twistd" else 3
+    if argv[0] == "twistd":
         if not any(a.startswith("--pidfile") for a in argv):
-            argv[at:at] = ["--pidfile="]
+            argv[1:1] = ["--pidfile="]
         if not any(a.startswith("--logfile") or a == "-l" for a in argv):
-            argv[at:at] = ["--logfile=-"]
+            argv[1:1] = ["--logfile=-"]
     return argv
 
 
@@ -145,7 +144,8 @@ class Server:
         os.close(fd)
         self.out_path = Path(out)
         self.err_path = self.out_path.with_suffix(".err")
-        self.twistd = "--pidfile=" in self.argv
+        # twistd and `python3 -m twisted` (twist) run TCP and UDP in one process.
+        self.twistd = self.argv[0] == "twistd" or self.argv[1:3] == ["-m", "twisted"]
         with open(self.out_path, "wb") as stdout, open(self.err_path, "wb") as stderr:
             self.proc = subprocess.Popen(
                 self.argv, cwd=ROOT, env=ENV, stdin=subprocess.DEVNULL, stdout=stdout,

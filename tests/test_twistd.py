@@ -1,0 +1,89 @@
+"""The twistd services: found by twistd from anywhere, with their options.
+
+The services' rows, clients, peers, robustness and Ctrl+C are tested with the other
+implementations ("twistd" in the test names); this module holds what only twistd has.
+"""
+
+import re
+import socket
+import time
+
+import pytest
+
+from tests import harness
+
+SERVICES = harness.SERVICES
+
+
+def service_lines(help_text):
+    """The service names listed under `Commands:` in `twistd --help`."""
+    commands = help_text.split("Commands:", 1)[1]
+    return re.findall(r"^    (\S+)", commands, re.M)
+
+
+@pytest.mark.parametrize("where", ["repo_root", "temp_dir"])
+def test_twistd_help_lists_the_four_services(tmp_path, where):
+    """`twistd --help` lists ex0-hello, ex1-message, ex2-sum, ex3-password, from any folder."""
+    cwd = harness.ROOT if where == "repo_root" else tmp_path
+    result = harness.run(["twistd", "--help"], cwd=cwd)
+    assert result.returncode == 0, result
+    names = service_lines(result.stdout.decode())
+    assert [n for n in names if n in SERVICES.values()] == sorted(SERVICES.values())
+    assert list(tmp_path.iterdir()) == []  # no twistd.pid or twistd.log left in the folder
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES.values()))
+def test_service_help_shows_its_options(service):
+    """`twistd <service> --help` shows --host, --port, --timeout and --listen."""
+    result = harness.run(["twistd", service, "--help"])
+    assert result.returncode == 0, result
+    for option in ("--host", "--port", "--timeout", "--listen"):
+        assert option in result.stdout.decode(), option
+
+
+def test_listen_endpoints(fresh, tmp_path):
+    """--listen unix:PATH and --listen tcp:0:interface=127.0.0.1 both serve, UDP too."""
+    path = tmp_path / "ex2.sock"
+    server = fresh("twistd", "ex2_sum", options=[
+        "--listen", f"unix:{path}", "--listen", "tcp:0:interface=127.0.0.1"])
+    ports = server.ports
+    assert harness.tcp_exchange(ports["TCP"], b"3 4\n-5 12\n") == b"7\n7\n"
+    assert harness.udp_exchange(ports["UDP"], b"3 4") == b"7\n"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(path))
+        sock.sendall(b"3 4\n1 2\n")
+        sock.shutdown(socket.SHUT_WR)
+        assert harness.read_until_eof(sock) == b"7\n3\n"
+
+
+def test_listen_replaces_host_and_port_for_tcp(fresh):
+    """With --listen, TCP listens only where --listen says: one TCP listening line."""
+    server = fresh("twistd", "ex2_sum", options=["--listen", "tcp:0:interface=127.0.0.1"])
+    server.ports
+    tcp_lines = [x for x in server.output() if x.startswith("TCP server listening")]
+    assert tcp_lines == [f"TCP server listening on 127.0.0.1 port {server.ports['TCP']}, "
+                         "Ctrl+C to stop"]
+
+
+def test_timeout_applies_to_listen_endpoints(fresh):
+    """--timeout closes silent connections on --listen endpoints too."""
+    server = fresh("twistd", "ex2_sum",
+                   options=["--timeout", "1", "--listen", "tcp:0:interface=127.0.0.1"])
+    with harness.connect(server.ports["TCP"]) as sock:
+        start = time.monotonic()
+        assert harness.read_until_eof(sock) == b""
+        elapsed = time.monotonic() - start
+    assert 0.8 < elapsed < 5, elapsed
+
+
+def test_python_m_twisted_works_from_the_repo_root(tmp_path):
+    """`python3 -m twisted ex2-sum` (Twisted's `twist` runner, always in the foreground) serves."""
+    # Not `python3 -m twisted -n ...` as the README says: `twist` has no -n option.
+    server = harness.start_server(
+        ["python3", "-m", "twisted", "--log-format=text", "ex2-sum", "--port", "0"], tmp_path)
+    try:
+        assert harness.tcp_exchange(server.ports["TCP"], b"3 4\n") == b"7\n"
+        assert harness.udp_exchange(server.ports["UDP"], b"3 4") == b"7\n"
+    finally:
+        server.stop()
