@@ -17,6 +17,11 @@ import pytest
 from tests import harness
 
 
+def pytest_configure(config):
+    """Kill our servers on SIGTERM/SIGHUP too, not only on a normal end or Ctrl+C."""
+    harness.kill_on_termination()
+
+
 class ServerPool:
     """Servers started on first use, stopped at the end of the session."""
 

@@ -101,6 +101,21 @@ def kill_all():
 atexit.register(kill_all)
 
 
+def kill_on_termination():
+    """Make SIGTERM and SIGHUP (`timeout`, a closed terminal) end the run like Ctrl+C.
+
+    Without this, the default action kills the test process at once: no finalizer and no
+    atexit hook runs, and every server it started would be left running.
+    """
+    def handler(signum, frame):
+        kill_all()
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) in (signal.SIG_DFL, None):
+            signal.signal(sig, handler)
+
+
 def command(argv):
     """The argv as run: `python3` is this interpreter; twistd gets no pidfile, log to stdout."""
     argv = list(argv)
@@ -420,16 +435,19 @@ def tcp_bytewise(port, data, host=HOST, timeout=20.0):
 
     The replies are read by a second thread meanwhile, so that neither side blocks.
     """
+    deadline = time.monotonic() + timeout
     with connect(port, host, timeout, nodelay=True) as sock:
         received = []
         reader = threading.Thread(target=lambda: received.append(read_until_eof(sock)))
         reader.start()
         try:
             for i in range(len(data)):
+                if received or time.monotonic() > deadline:
+                    break  # the server closed early, or stopped reading: stop sending
                 sock.send(data[i:i + 1])
             sock.shutdown(socket.SHUT_WR)
         finally:
-            reader.join(timeout)
+            reader.join(max(0.0, deadline - time.monotonic()))
         return received[0] if received else None
 
 
