@@ -35,6 +35,8 @@ SERVICES = {"ex0_hello": "ex0-hello", "ex1_message": "ex1-message",
 
 LISTENING = re.compile(r"(TCP|UDP) server listening on (\S+) port (\d+), Ctrl\+C to stop$")
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\S+ \[[^\]]*\] ")
+SYSTEM = re.compile(r"^\d{4}-\d\d-\d\dT\S+ \[([^\]]*)\] ")
+FRAMEWORK = re.compile(r"(\w+ starting on |Starting factory |Stopping factory |\(\w+ Port \d+ Closed\))")
 START_TIMEOUT = 15.0  # seconds a server may take to print its first lines (slow CI)
 
 _started = []  # every process started here: (Popen, process group id)
@@ -176,6 +178,20 @@ class Server:
         text = self.out_path.read_bytes().decode("utf-8", "replace")
         lines = text.split("\n")[:-1]  # only complete lines
         return [TIMESTAMP.sub("", line) for line in lines]
+
+    def program_lines(self):
+        """The lines the program itself printed: for twistd, without twistd's own lines
+        (start-up, reactor, factories starting and stopping, shutdown)."""
+        text = self.out_path.read_bytes().decode("utf-8", "replace")
+        lines = []
+        for line in text.split("\n")[:-1]:
+            match = SYSTEM.match(line)
+            if match:
+                system, line = match.group(1), line[match.end():]
+                if system.startswith("twisted.") or FRAMEWORK.match(line):
+                    continue
+            lines.append(line)
+        return lines
 
     def raw_output(self):
         """Standard output as bytes."""
