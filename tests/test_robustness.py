@@ -40,12 +40,13 @@ def still_serves(server, exercise="ex2_sum"):
     assert server.stderr() == b""
 
 
-def send_in_pieces(sock, pieces):
-    """Send each piece separately, with a short pause so that each is its own segment."""
+def send_in_pieces(sock, pieces, pause=0.0):
+    """Send each piece in its own segment (TCP_NODELAY), optionally pausing in between so
+    that the server surely reads them apart."""
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     for piece in pieces:
         sock.sendall(piece)
-        time.sleep(0.02)
+        time.sleep(pause)
 
 
 matrix = pytest.mark.parametrize("exercise", LINE_EXERCISES)
@@ -82,7 +83,8 @@ def test_cr_and_lf_in_different_packets(pool, impl, exercise):
     server = pool.get(impl, exercise, "tcp")
     request, reply = SAMPLE[exercise]
     with harness.connect(server.ports["TCP"]) as sock:
-        send_in_pieces(sock, [request + b"\r", b"\n", request[:2], request[2:] + b"\r", b"\n"])
+        send_in_pieces(sock, [request + b"\r", b"\n", request[:2], request[2:] + b"\r", b"\n"],
+                       pause=0.05)
         sock.shutdown(socket.SHUT_WR)
         assert harness.read_until_eof(sock) == reply * 2
     still_serves(server, exercise)
