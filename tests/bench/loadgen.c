@@ -258,10 +258,12 @@ static int cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static double pct(double q) {
-    if (!nlat) return -1;
+/* A percentile as JSON: null when no reply came at all. */
+static const char *pct(double q, char *buf) {
+    if (!nlat) return "null";
     size_t i = (size_t)ceil(q * nlat);
-    return lat[i ? i - 1 : 0];
+    sprintf(buf, "%.1f", q >= 1 ? lat[nlat - 1] : lat[i ? i - 1 : 0]);
+    return buf;
 }
 
 static void wait_stdin_line(void) {
@@ -272,14 +274,15 @@ static void wait_stdin_line(void) {
 static void report(double wall, double cpu, long long open_now, long long late) {
     qsort(lat, nlat, sizeof *lat, cmp);
     long long errors = wrong + closed + connect_errors + late;
+    char b50[32], b99[32], bmax[32];
     printf("{\"generator\": \"c\", \"mode\": \"%s\", \"conns\": %d, \"inflight\": %d, "
-           "\"requests\": %lld, \"wall_s\": %.6f, \"rps\": %.1f, \"p50_us\": %.1f, "
-           "\"p99_us\": %.1f, \"max_us\": %.1f, \"errors\": %lld, \"wrong\": %lld, "
+           "\"requests\": %lld, \"wall_s\": %.6f, \"rps\": %.1f, \"p50_us\": %s, "
+           "\"p99_us\": %s, \"max_us\": %s, \"errors\": %lld, \"wrong\": %lld, "
            "\"closed\": %lld, \"connect_errors\": %lld, \"late\": %lld, \"open\": %lld, "
            "\"cpu_s\": %.6f, \"cpu_frac\": %.4f}\n",
            mode == MODE_PERSISTENT ? "persistent" : mode == MODE_PERREQ ? "perreq" : "idle",
            nconns, inflight, done_in_window, wall, wall > 0 ? done_in_window / wall : 0,
-           pct(0.5), pct(0.99), nlat ? lat[nlat - 1] : -1, errors, wrong, closed,
+           pct(0.5, b50), pct(0.99, b99), pct(1, bmax), errors, wrong, closed,
            connect_errors, late, open_now, cpu, wall > 0 ? cpu / wall : 0);
     fflush(stdout);
 }

@@ -191,14 +191,14 @@ class LoadGen:
         lat = sorted(self.lat)
 
         def pct(q):
-            return lat[max(0, math.ceil(q * len(lat)) - 1)] if lat else -1
+            return lat[max(0, math.ceil(q * len(lat)) - 1)] if lat else None
 
         errors = self.wrong + self.closed + self.connect_errors + late
         out = {
             "generator": "python", "mode": self.args.mode, "conns": self.args.conns,
             "inflight": self.args.inflight, "requests": len(lat), "wall_s": wall,
             "rps": len(lat) / wall if wall > 0 else 0, "p50_us": pct(0.5),
-            "p99_us": pct(0.99), "max_us": lat[-1] if lat else -1, "errors": errors,
+            "p99_us": pct(0.99), "max_us": lat[-1] if lat else None, "errors": errors,
             "wrong": self.wrong, "closed": self.closed,
             "connect_errors": self.connect_errors, "late": late, "open": open_now,
             "cpu_s": cpu, "cpu_frac": cpu / wall if wall > 0 else 0,

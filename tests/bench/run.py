@@ -715,6 +715,9 @@ def main(argv=None):
                 notes.append(f"{wl_name}, {s_name}, round {r['round']}: the load generator "
                              f"used {100 * r['cpu_frac']:.0f}% of its core: it, not the "
                              f"server, may have been the bottleneck")
+            if r.get("requests") == 0 and not r.get("failed"):
+                notes.append(f"{wl_name}, {s_name}, round {r['round']}: not one reply "
+                             f"during the measured window: the server stalled")
             if r.get("errors"):
                 notes.append(f"{wl_name}, {s_name}, round {r['round']}: {r['errors']} errors "
                              f"(wrong replies {r.get('wrong')}, connections closed "
@@ -756,7 +759,8 @@ def main(argv=None):
                f"({os.sysconf('SC_CLK_TCK')} ticks a second) over the measured window; "
                "RSS and threads from /proc/PID/status at the end of it (with the "
                "connections still open). kB per idle connection is (RSS with the idle "
-               "connections − RSS before) / connections open.",
+               "connections − RSS before) / connections open. RSS is the server's own "
+               "memory; the kernel's socket buffers are not in it. "
                "Interrupt and softirq time (much of the loopback network stack) is in "
                "neither the server's CPU nor the others' column.",
                "- generator CPU % is the load generator's share of its own core: near 100 "
@@ -764,6 +768,9 @@ def main(argv=None):
                "process on the machine ran meanwhile (/proc/stat user+system minus the "
                "server and the generator), steal % what the hypervisor took: when either "
                "is large, the run was disturbed and its figures are low.",
+               "- At many busy connections a closed loop obeys Little's law: mean latency "
+               "= connections / throughput (1000 connections at 20k req/s wait 50 ms on "
+               "average), whatever the server.",
                "- `min-*` servers are the yardsticks in tests/bench/yardsticks/: the "
                "floor of each style, without the project servers' limits and timeouts."]
     if notes:
