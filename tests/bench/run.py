@@ -134,9 +134,14 @@ def placement(pin):
 
 
 def pinner(cpus):
-    if cpus is None:
-        return None
-    return lambda: os.sched_setaffinity(0, cpus)
+    """What a child does before exec: Ctrl+C back to default (a shell that started
+    us in the background made us ignore it, and the servers are stopped with it),
+    and its CPUs."""
+    def before_exec():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
+    return before_exec
 
 
 # --- the load generator --------------------------------------------------------------
