@@ -25,7 +25,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 EXAMPLE = re.compile(r"<!-- example -->\n(.*?)<!-- /example -->", re.S)
 CONSOLE = re.compile(r"```console\n(.*?)```", re.S)
 SCRIPT = re.compile(r"(basic/\w+/\w+\.py|-m twisted_impl\.\w+\.\w+)")
-TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\S+ ", re.M)
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\S+ \[[^\]]*\] ", re.M)
 
 
 def parse_block(block):
@@ -51,15 +51,21 @@ def examples():
 
 
 def normalize(lines):
-    """Ports differ from run to run: replace them, and drop twistd's timestamps."""
+    """Ports differ from run to run: replace them, and drop twistd's timestamps and tags."""
     text = TIMESTAMP.sub("", "\n".join(lines))
     text = re.sub(r"port \d+", "port N", text)
     text = re.sub(r"\('([^']*)', \d+\)", r"('\1', P)", text)
     return text.split("\n")
 
 
-def with_port(command, port, default_port):
-    """The command as the test runs it: the example's port swapped for the real one."""
+def with_port(command, ports, default_port):
+    """The command as the test runs it: the example's port swapped for the real one.
+
+    ``ports`` maps "TCP" and "UDP" to the ports the server printed (a twistd service
+    started on port 0 gets one of each).
+    """
+    udp = re.search(r"udpclient|nc -u|UDP:", command)
+    port = ports["UDP" if udp else "TCP"] if len(ports) > 1 else next(iter(ports.values()))
     command = SCRIPT.sub(lambda m: f"{m.group(1)} --port {port}", command)
     return re.sub(rf"\b{default_port}\b", str(port), command)
 
@@ -77,10 +83,10 @@ def test_readme_example(server, server_lines, clients, tmp_path):
     default_port = re.search(r"port (\d+)", server_lines[0]).group(1)
     proc = harness.start_server(shlex.split(server) + ["--port", "0"], tmp_path)
     try:
-        port = proc.port
+        ports = proc.ports
         for command, expected in clients:
             result = subprocess.run(
-                ["bash", "-c", with_port(command, port, default_port)],
+                ["bash", "-c", with_port(command, ports, default_port)],
                 cwd=ROOT, env=harness.ENV, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30,
             )
@@ -88,7 +94,11 @@ def test_readme_example(server, server_lines, clients, tmp_path):
             assert output == expected, command
             failed = any(line.startswith(("ERROR", "error:")) for line in expected)
             assert result.returncode == (1 if failed else 0), command
-        lines = proc.wait_for_lines(len(server_lines))
+        if proc.twistd:  # the README leaves out twistd's own lines
+            proc.wait_for(lambda _: len(proc.program_lines()) >= len(server_lines))
+            lines = proc.program_lines()
+        else:
+            lines = proc.wait_for_lines(len(server_lines))
         assert normalize(lines[: len(server_lines)]) == normalize(server_lines)
     finally:
         proc.stop()

@@ -99,11 +99,20 @@ def run_udp(make_protocol, port, description, argv=None):
     task.react(_serve_udp, (args, make_protocol()))
 
 
+def tcp_endpoint(reactor, host, port):
+    """The server endpoint for `host` and `port`, IPv6 when the host has a colon.
+
+    The backlog (connections the system accepts for us before `accept`) is the system's
+    maximum, as basic/'s `listen()` asks for, not Twisted's default of 50: a classroom
+    connecting at once must not wait for SYN retries.
+    """
+    if ":" in host:
+        return TCP6ServerEndpoint(reactor, port, backlog=socket.SOMAXCONN, interface=host)
+    return TCP4ServerEndpoint(reactor, port, backlog=socket.SOMAXCONN, interface=host)
+
+
 async def _serve_tcp(reactor, args, factory):
-    if ":" in args.host:
-        endpoint = TCP6ServerEndpoint(reactor, args.port, interface=args.host)
-    else:
-        endpoint = TCP4ServerEndpoint(reactor, args.port, interface=args.host)
+    endpoint = tcp_endpoint(reactor, args.host, args.port)
     try:
         listening = await endpoint.listen(factory)
     except CannotListenError as error:
@@ -133,13 +142,17 @@ def ip_address(host):
     return socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)[0][4][0]  # "localhost"
 
 
-def _cannot_listen(args, error):
+def cannot_listen(host, port, error):
+    """The one line that says why a server cannot listen on `host` `port`."""
     if getattr(error, "errno", None) == errno.EADDRINUSE:
         reason = "address already in use (is another server running? try --port 0)"
     else:
         reason = getattr(error, "strerror", None) or str(error)
-    print("error: cannot listen on {} port {}: {}".format(args.host, args.port, reason),
-          file=sys.stderr, flush=True)
+    return "error: cannot listen on {} port {}: {}".format(host, port, reason)
+
+
+def _cannot_listen(args, error):
+    print(cannot_listen(args.host, args.port, error), file=sys.stderr, flush=True)
     raise SystemExit(1)
 
 

@@ -11,14 +11,12 @@ ones the scripts run: each script's `make_factory(timeout)` and `make_protocol()
 """
 
 import os
+import sys
 
 from twisted.application import internet, service
 from twisted.internet import reactor
-from twisted.internet.endpoints import (
-    TCP4ServerEndpoint,
-    TCP6ServerEndpoint,
-    serverFromString,
-)
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python import usage
@@ -29,7 +27,7 @@ from twisted_impl.ex0_hello import tcpserver as ex0_tcp, udpserver as ex0_udp
 from twisted_impl.ex1_message import tcpserver as ex1_tcp, udpserver as ex1_udp
 from twisted_impl.ex2_sum import tcpserver as ex2_tcp, udpserver as ex2_udp
 from twisted_impl.ex3_password import tcpserver as ex3_tcp, udpserver as ex3_udp
-from twisted_impl.serve import HOST, TIMEOUT, ip_address
+from twisted_impl.serve import HOST, TIMEOUT, cannot_listen, ip_address, tcp_endpoint
 
 log = Logger()
 
@@ -106,6 +104,37 @@ class AnnouncedUDPServer(internet.UDPServer):
                  port=self.datagram_protocol.transport.getHost().port)
 
 
+def listen_failure(error):
+    """The line for a port or socket file that cannot be opened."""
+    if not isinstance(error, CannotListenError):  # e.g. a UNIX socket's folder is missing
+        return "error: cannot listen: {}".format(error)
+    if error.interface is None:  # a UNIX socket: error.port is its path
+        reason = getattr(error.socketError, "strerror", None) or error.socketError
+        return "error: cannot listen on {}: {}".format(os.fsdecode(error.port), reason)
+    return cannot_listen(error.interface or "every interface", error.port, error.socketError)
+
+
+class ExerciseService(service.MultiService):
+    """The TCP and UDP servers of one exercise, started and stopped together.
+
+    A port that cannot be opened ends twistd with the scripts' one line and status 1,
+    not a traceback in the log; stopping logs the scripts' last line, `Server stopped`.
+    """
+
+    def privilegedStartService(self):
+        try:
+            super().privilegedStartService()
+        except (CannotListenError, OSError) as error:
+            # twistd logs what is written to sys.stderr: say it on the terminal's own.
+            print(listen_failure(error), file=sys.__stderr__, flush=True)
+            raise SystemExit(1)
+
+    def stopService(self):
+        stopped = super().stopService()
+        stopped.addCallback(lambda _: log.info("Server stopped"))
+        return stopped
+
+
 class Exercise:
     """One exercise as a twistd service: its TCP and UDP servers in a MultiService."""
 
@@ -115,17 +144,15 @@ class Exercise:
         self.Options = options_for(tcp_script.PORT)
 
     def makeService(self, options):
-        top = service.MultiService()
+        top = ExerciseService()
         factory = self.tcp_script.make_factory(options["timeout"])
         host, port = options["host"], options["port"]
         if options["listen"]:
             endpoints = [AnnouncedEndpoint(serverFromString(reactor, description),
                                            tls=description.startswith("ssl:"))
                          for description in options["listen"]]
-        elif ":" in host:
-            endpoints = [AnnouncedEndpoint(TCP6ServerEndpoint(reactor, port, interface=host), host)]
         else:
-            endpoints = [AnnouncedEndpoint(TCP4ServerEndpoint(reactor, port, interface=host), host)]
+            endpoints = [AnnouncedEndpoint(tcp_endpoint(reactor, host, port), host)]
         for endpoint in endpoints:
             tcp = internet.StreamServerEndpointService(endpoint, factory)
             # Fail at startup when the port is taken, instead of only logging it and
