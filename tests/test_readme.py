@@ -109,3 +109,18 @@ def test_readme_test_command_is_what_ci_runs():
     command = re.search(r"^\$ (python3 -m pip install -r requirements\.txt && python3 -m pytest)$",
                         README, re.M).group(1)
     assert command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_lecture_map_quotes_real_lines():
+    """Every line the lecture-to-code map quotes is in the file it names, and every row
+    of the map names a file on both sides."""
+    section = README[README.index("## From the slides to the code"):]
+    section = section[:section.index("\n## ")]
+    rows = [line for line in section.split("\n") if line.startswith("| `")]
+    assert len(rows) >= 12  # socket, bind, listen, accept, connect, recv, send, close...
+    quoted = re.findall(r"`([^`]+)` in \[[^\]]*\]\(([^)]+)\)", section)
+    for code, path in quoted:
+        assert code in (ROOT / path).read_text(encoding="utf-8"), (path, code)
+    for row in rows:
+        basic, twisted = row.split(" | ")[1:3]
+        assert "](basic/" in basic and "](twisted_impl/" in twisted, row
