@@ -247,7 +247,7 @@ def test_too_long_decided_without_newline():
     assert transport.value() == cases.ERR_LONG
     protocol.dataReceived(b"1" * 100000 + b"\n3 4\n")  # the client goes on: ignored
     assert transport.value() == cases.ERR_LONG
-    assert len(protocol._buffer) == 0 and protocol._pieces == []
+    assert len(protocol._buffer) == 0 and not protocol._pieces
 
 
 def test_too_long_one_byte_per_call():

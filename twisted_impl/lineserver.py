@@ -40,20 +40,26 @@ class LineServer(LineOnlyReceiver, TimeoutMixin):
     # without a "\n" may still be a legal line; one more and the line is too long.
     MAX_LENGTH = MAX_LINE + 1
 
+    # Class-level defaults, so that an idle connection carries no more than it needs:
+    # ten thousand of them are the point of an event-driven server.
+    closing = False  # set once we decided to close: nothing more is read or answered
+    # Pieces of a line that has no "\n" yet. LineOnlyReceiver joins its buffer with
+    # every chunk and splits it again, which costs O(n^2) for a long line arriving a
+    # byte at a time; we join the pieces once, when a "\n" (or too much) arrives.
+    _pieces = ()  # a list while a line is arriving in pieces
+    _pieces_size = 0
+
     def __init__(self, answer, timeout=60, print_received=False):
         self.answer = answer
         self.timeout = timeout
         self.print_received = print_received
-        self.peer = None
-        self.closing = False
-        # Pieces of a line that has no "\n" yet. LineOnlyReceiver joins its buffer with
-        # every chunk and splits it again, which costs O(n^2) for a long line arriving a
-        # byte at a time; we join the pieces once, when a "\n" (or too much) arrives.
-        self._pieces = []
-        self._pieces_size = 0
+
+    @property
+    def peer(self):
+        """The client as the lecture prints it, asked of the transport when needed."""
+        return peer_of(self.transport.getPeer())
 
     def connectionMade(self):
-        self.peer = peer_of(self.transport.getPeer())
         log.info("Got connection from {peer!r}", peer=self.peer)
         # TCP back-pressure: the transport pauses us when its write buffer fills up
         # (the client does not read its replies) and resumes us when it drains.
@@ -67,13 +73,19 @@ class LineServer(LineOnlyReceiver, TimeoutMixin):
         if self.closing:
             return  # the connection is going away: ignore whatever still arrives
         self.resetTimeout()
-        self._pieces.append(data)
-        self._pieces_size += len(data)
-        if b"\n" not in data and len(self._buffer) + self._pieces_size <= self.MAX_LENGTH:
-            return  # still inside one line: keep the pieces, split nothing yet
-        data = b"".join(self._pieces)
-        self._pieces = []
-        self._pieces_size = 0
+        size = self._pieces_size + len(data)
+        if b"\n" not in data and len(self._buffer) + size <= self.MAX_LENGTH:
+            # Still inside one line: keep the piece, split nothing yet.
+            if not self._pieces:
+                self._pieces = []
+            self._pieces.append(data)
+            self._pieces_size = size
+            return
+        if self._pieces:
+            self._pieces.append(data)
+            data = b"".join(self._pieces)
+            self._pieces = ()
+            self._pieces_size = 0
         LineOnlyReceiver.dataReceived(self, data)
 
     def lineReceived(self, line):
@@ -130,7 +142,8 @@ class LineServer(LineOnlyReceiver, TimeoutMixin):
         if self.closing:
             return
         self.closing = True
-        self._pieces = []
+        self._pieces = ()
+        self._pieces_size = 0
         self._buffer = b""
         # A registered streaming producer keeps the transport from closing if it is
         # paused when the write buffer drains: unregister first, then let it drain.
