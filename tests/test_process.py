@@ -80,9 +80,8 @@ def test_ipv6_loopback(fresh, impl, transport):
         server.wait_for_line(line, timeout=5)
 
 
-@pytest.mark.parametrize("impl, transport", PROCESSES[:4], ids=PROCESS_IDS[:4])
-def test_port_in_use(fresh, impl, transport):
-    """A port in use gets one exact line on stderr, nothing on stdout, and exit status 1."""
+def run_with_port_taken(impl, transport):
+    """Start an ex2 server on a port that a socket of ours holds; its exit status and port."""
     kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
     with socket.socket(socket.AF_INET, kind) as holder:
         holder.bind((harness.HOST, 0))
@@ -92,12 +91,21 @@ def test_port_in_use(fresh, impl, transport):
         server = harness.start_server(harness.server_argv(impl, "ex2_sum", transport)
                                       + ["--port", str(port)])
         try:
-            status = server.wait(10)
+            return server, server.wait(15), port
         finally:
             server.stop()
-    assert (status, server.raw_output(), server.stderr()) == (1, b"", (
-        f"error: cannot listen on 127.0.0.1 port {port}: address already in use "
-        "(is another server running? try --port 0)\n").encode())
+
+
+def in_use_line(port):
+    return (f"error: cannot listen on 127.0.0.1 port {port}: address already in use "
+            "(is another server running? try --port 0)\n").encode()
+
+
+@pytest.mark.parametrize("impl, transport", PROCESSES[:4], ids=PROCESS_IDS[:4])
+def test_port_in_use(fresh, impl, transport):
+    """A port in use gets one exact line on stderr, nothing on stdout, and exit status 1."""
+    server, status, port = run_with_port_taken(impl, transport)
+    assert (status, server.raw_output(), server.stderr()) == (1, b"", in_use_line(port))
 
 
 @pytest.mark.parametrize("transport", harness.TRANSPORTS)
@@ -106,21 +114,8 @@ def test_twistd_port_in_use(transport):
 
     twistd would log a traceback; the service prints the line on the terminal instead.
     """
-    kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
-    with socket.socket(socket.AF_INET, kind) as holder:
-        holder.bind((harness.HOST, 0))
-        if transport == "tcp":
-            holder.listen(1)
-        port = holder.getsockname()[1]
-        server = harness.start_server(harness.server_argv("twistd", "ex2_sum")
-                                      + ["--port", str(port)])
-        try:
-            status = server.wait(15)
-        finally:
-            server.stop()
-    assert (status, server.stderr()) == (1, (
-        f"error: cannot listen on 127.0.0.1 port {port}: address already in use "
-        "(is another server running? try --port 0)\n").encode())
+    server, status, port = run_with_port_taken("twistd", transport)
+    assert (status, server.stderr()) == (1, in_use_line(port))
     assert "Traceback" not in server.raw_output().decode()
 
 

@@ -13,19 +13,21 @@ the failures are twisted_impl/client.py's business.
 from twisted_impl import client
 
 PORT = 8090  # Bài 1's port
-MESSAGE = "From CLIENT TCP"  # what the lecture's client sends
+MESSAGE = "From CLIENT {}"  # what the lecture's client sends, over TCP or UDP
 
 
-def parse_args(argv):
+def parse_args(argv, transport="TCP"):
+    """The options and the request; udpclient.py's too, with transport="UDP"."""
     parser = client.make_parser(
-        description="Bài 1 TCP client: sends MESSAGE to the server, prints its answer "
-        "(From SERVER TCP).",
+        description=f"Bài 1 {transport} client: sends MESSAGE to the server, prints its "
+        f"answer (From SERVER {transport}).",
         epilog="Exit status: 0 on a reply, 1 on an ERROR reply or when the server cannot "
         "be reached, 2 on wrong arguments.",
         port=PORT,
     )
-    parser.add_argument("message", nargs="?", default=MESSAGE, metavar="MESSAGE",
-                        help=f"one line of text to send (default: {MESSAGE})")
+    message = MESSAGE.format(transport)
+    parser.add_argument("message", nargs="?", default=message, metavar="MESSAGE",
+                        help=f"one line of text to send (default: {message})")
     args = parser.parse_args(argv)
     args.requests = [client.single_line(parser, "MESSAGE", args.message)]
     return args

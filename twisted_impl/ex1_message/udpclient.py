@@ -11,24 +11,12 @@ the failures are twisted_impl/client.py's business.
 """
 
 from twisted_impl import client
-
-PORT = 8090  # Bài 1's port
-MESSAGE = "From CLIENT UDP"  # what the lecture's client sends
+from twisted_impl.ex1_message.tcpclient import PORT, parse_args as parse_tcp_args
 
 
 def parse_args(argv):
-    parser = client.make_parser(
-        description="Bài 1 UDP client: sends MESSAGE to the server, prints its answer "
-        "(From SERVER UDP).",
-        epilog="Exit status: 0 on a reply, 1 on an ERROR reply or when the server cannot "
-        "be reached, 2 on wrong arguments.",
-        port=PORT,
-    )
-    parser.add_argument("message", nargs="?", default=MESSAGE, metavar="MESSAGE",
-                        help=f"one line of text to send (default: {MESSAGE})")
-    args = parser.parse_args(argv)
-    args.requests = [client.single_line(parser, "MESSAGE", args.message)]
-    return args
+    """The same options and arguments as the TCP client's."""
+    return parse_tcp_args(argv, "UDP")
 
 
 def main(argv=None):

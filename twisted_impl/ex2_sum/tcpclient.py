@@ -18,13 +18,14 @@ PORT = 8091  # Bài 2's port
 PROMPT = "Two integers, like 3 4: "
 
 
-def parse_args(argv):
+def parse_args(argv, transport="TCP"):
+    """The options and the requests; udpclient.py's too, with transport="UDP"."""
     parser = client.make_parser(
-        description="Bài 2 TCP client: sends two integers A B to the server, "
+        description=f"Bài 2 {transport} client: sends two integers A B to the server, "
         "prints their sum.",
         epilog="Without A B, every line of standard input is one request (end it with "
         "Ctrl+D, or Ctrl+Z then Enter on Windows). Negative numbers work as they are: "
-        "tcpclient.py -5 12. Exit status: 0 if every reply was a sum, 1 on an ERROR "
+        f"{transport.lower()}client.py -5 12. Exit status: 0 if every reply was a sum, 1 on an ERROR "
         "reply or when the server cannot be reached, 2 on wrong arguments.",
         port=PORT,
     )

@@ -13,32 +13,12 @@ retrying, the replies and the failures are twisted_impl/client.py's business.
 """
 
 from twisted_impl import client
-
-PORT = 8091  # Bài 2's port
-PROMPT = "Two integers, like 3 4: "
+from twisted_impl.ex2_sum.tcpclient import PORT, PROMPT, parse_args as parse_tcp_args
 
 
 def parse_args(argv):
-    parser = client.make_parser(
-        description="Bài 2 UDP client: sends two integers A B to the server, "
-        "prints their sum.",
-        epilog="Without A B, every line of standard input is one request (end it with "
-        "Ctrl+D, or Ctrl+Z then Enter on Windows). Negative numbers work as they are: "
-        "udpclient.py -5 12. Exit status: 0 if every reply was a sum, 1 on an ERROR "
-        "reply or when the server cannot be reached, 2 on wrong arguments.",
-        port=PORT,
-    )
-    parser.add_argument("a", nargs="?", metavar="A", help="first integer, like 3")
-    parser.add_argument("b", nargs="?", metavar="B", help="second integer, like 4")
-    args = parser.parse_args(argv)
-    if (args.a is None) != (args.b is None):
-        parser.error("give both A and B, or neither (to read lines from standard input)")
-    args.requests = None  # None: every line of standard input is one request
-    if args.a is not None:
-        a = client.single_line(parser, "A", args.a)
-        b = client.single_line(parser, "B", args.b)
-        args.requests = [a + b" " + b]
-    return args
+    """The same options and arguments as the TCP client's."""
+    return parse_tcp_args(argv, "UDP")
 
 
 def main(argv=None):

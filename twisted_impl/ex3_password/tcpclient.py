@@ -18,9 +18,10 @@ PORT = 8092  # Bài 3's port
 PROMPT = "Passwords, comma-separated: "
 
 
-def parse_args(argv):
+def parse_args(argv, transport="TCP"):
+    """The options and the requests; udpclient.py's too, with transport="UDP"."""
     parser = client.make_parser(
-        description="Bài 3 TCP client: sends passwords, comma-separated, to the server, "
+        description=f"Bài 3 {transport} client: sends passwords, comma-separated, to the server, "
         "prints the valid ones (an empty line when none is).",
         epilog="Without PASSWORDS, every line of standard input is one request (end it "
         "with Ctrl+D, or Ctrl+Z then Enter on Windows). Quote PASSWORDS in the shell: "

@@ -13,28 +13,12 @@ retrying, the replies and the failures are twisted_impl/client.py's business.
 """
 
 from twisted_impl import client
-
-PORT = 8092  # Bài 3's port
-PROMPT = "Passwords, comma-separated: "
+from twisted_impl.ex3_password.tcpclient import PORT, PROMPT, parse_args as parse_tcp_args
 
 
 def parse_args(argv):
-    parser = client.make_parser(
-        description="Bài 3 UDP client: sends passwords, comma-separated, to the server, "
-        "prints the valid ones (an empty line when none is).",
-        epilog="Without PASSWORDS, every line of standard input is one request (end it "
-        "with Ctrl+D, or Ctrl+Z then Enter on Windows). Quote PASSWORDS in the shell: "
-        "'#', '$' and spaces mean something there. Exit status: 0 on replies, 1 on an "
-        "ERROR reply or when the server cannot be reached, 2 on wrong arguments.",
-        port=PORT,
-    )
-    parser.add_argument("passwords", nargs="?", metavar="PASSWORDS",
-                        help="passwords separated by commas, like 'Abc123@1,aF1#2w3E*'")
-    args = parser.parse_args(argv)
-    args.requests = None  # None: every line of standard input is one request
-    if args.passwords is not None:
-        args.requests = [client.single_line(parser, "PASSWORDS", args.passwords)]
-    return args
+    """The same options and arguments as the TCP client's."""
+    return parse_tcp_args(argv, "UDP")
 
 
 def main(argv=None):
