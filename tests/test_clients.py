@@ -27,6 +27,8 @@ def runs(exercise, transport):
         return [("no_arguments", [], b"", ok(cases.GREETING))]
     if exercise == "ex1_message":
         return [("default_message", [], b"", ok(reply1)),
+                # "--" ends the options: a message may start with "-" (README, Clients).
+                ("dash_message", ["--", "-hello"], b"", ok(reply1)),
                 ("message_argument", ["Xin chào"], b"", ok(reply1))]
     if exercise == "ex2_sum":
         return [
