@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -124,3 +125,46 @@ def test_lecture_map_quotes_real_lines():
     for row in rows:
         basic, twisted = row.split(" | ")[1:3]
         assert "](basic/" in basic and "](twisted_impl/" in twisted, row
+
+
+def listen_examples():
+    block = README[README.index("<!-- listen-examples -->"):]
+    return CONSOLE_OR_PLAIN.search(block).group(1).strip().split("\n")
+
+
+CONSOLE_OR_PLAIN = re.compile(r"```\w*\n(.*?)```", re.S)
+
+
+@pytest.mark.parametrize("command", listen_examples())
+def test_readme_listen_example(command, tmp_path):
+    """Each `--listen` example of the twistd section serves where it says (port 0 instead
+    of 8091, a socket file in a test folder instead of /tmp)."""
+    if "tcp6:" in command and not harness.ipv6_available():
+        pytest.skip("no IPv6 on this machine")
+    sock_path = tmp_path / "ex2.sock"
+    argv = shlex.split(command.replace("8091", "0").replace("/tmp/ex2.sock", str(sock_path)))
+    proc = harness.start_server(argv + ["--port", "0"], tmp_path)
+    try:
+        expected = command.count("--listen") + 1  # one line per endpoint, and UDP's
+        proc.wait_for(lambda _: len([x for x in proc.program_lines() if "listening on" in x])
+                      >= expected)
+        lines = [x for x in proc.program_lines() if "listening on" in x]
+        assert len(lines) == expected, lines
+        for line in lines:
+            match = harness.LISTENING.search(line)
+            if match:  # a TCP or UDP port: it answers
+                host, port = match.group(2), int(match.group(3))
+                if match.group(1) == "TCP":
+                    assert harness.tcp_exchange(port, b"3 4\n", host=host) == b"7\n"
+                else:
+                    assert harness.udp_exchange(port, b"3 4", host=host) == b"7\n"
+            else:
+                assert line == f"Stream server listening on unix socket {sock_path}"
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                    sock.settimeout(10)
+                    sock.connect(str(sock_path))
+                    sock.sendall(b"3 4\n")
+                    sock.shutdown(socket.SHUT_WR)
+                    assert harness.read_until_eof(sock) == b"7\n"
+    finally:
+        proc.stop()
