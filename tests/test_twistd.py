@@ -4,8 +4,11 @@ The services' rows, clients, peers, robustness and Ctrl+C are tested with the ot
 implementations ("twistd" in the test names); this module holds what only twistd has.
 """
 
+import os
 import re
+import signal
 import socket
+import subprocess
 import time
 
 import pytest
@@ -79,7 +82,7 @@ def test_timeout_applies_to_listen_endpoints(fresh):
 
 def test_python_m_twisted_works_from_the_repo_root(tmp_path):
     """`python3 -m twisted ex2-sum` (Twisted's `twist` runner, always in the foreground) serves."""
-    # Not `python3 -m twisted -n ...` as the README says: `twist` has no -n option.
+    # No -n: `twist` has no such option, it always runs in the foreground.
     server = harness.start_server(
         ["python3", "-m", "twisted", "--log-format=text", "ex2-sum", "--port", "0"], tmp_path)
     try:
@@ -87,3 +90,43 @@ def test_python_m_twisted_works_from_the_repo_root(tmp_path):
         assert harness.udp_exchange(server.ports["UDP"], b"3 4") == b"7\n"
     finally:
         server.stop()
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_background_service_and_kill(tmp_path):
+    """Without -n, as the README says: twistd goes to the background, writes twistd.pid and
+    twistd.log in the current folder, serves, and `kill $(cat twistd.pid)` stops it."""
+    started = subprocess.run(["twistd", "ex2-sum", "--port", "0"], cwd=tmp_path,
+                             env=harness.ENV, stdin=subprocess.DEVNULL,
+                             capture_output=True, timeout=30)
+    assert (started.returncode, started.stderr) == (0, b"")
+    pid_file, log_file = tmp_path / "twistd.pid", tmp_path / "twistd.log"
+    deadline = time.monotonic() + 15
+    ports = {}
+    while len(ports) < 2 and time.monotonic() < deadline:
+        if log_file.exists():
+            for line in log_file.read_text().splitlines():
+                match = harness.LISTENING.search(line)
+                if match:
+                    ports[match.group(1)] = int(match.group(3))
+        time.sleep(0.05)
+    pid = int(pid_file.read_text())
+    try:
+        assert sorted(ports) == ["TCP", "UDP"], log_file.read_text()
+        assert harness.tcp_exchange(ports["TCP"], b"3 4\n") == b"7\n"
+        assert harness.udp_exchange(ports["UDP"], b"3 4") == b"7\n"
+    finally:
+        os.kill(pid, signal.SIGTERM)  # what `kill $(cat twistd.pid)` does
+        deadline = time.monotonic() + 10
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert not pid_alive(pid)
+    assert not pid_file.exists()  # twistd removes it on a clean stop
+    assert "Server stopped" in log_file.read_text()
