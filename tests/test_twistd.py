@@ -130,3 +130,21 @@ def test_background_service_and_kill(tmp_path):
     assert not pid_alive(pid)
     assert not pid_file.exists()  # twistd removes it on a clean stop
     assert "Server stopped" in log_file.read_text()
+
+
+def test_background_service_with_port_in_use(tmp_path):
+    """Without -n and with the port taken: twistd says so and exits 1 (it does not hang
+    waiting for its child), leaves no twistd.pid, and twistd.log has the scripts' line."""
+    with socket.socket() as holder:
+        holder.bind((harness.HOST, 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        result = subprocess.run(["twistd", "ex2-sum", "--port", str(port)], cwd=tmp_path,
+                                env=harness.ENV, stdin=subprocess.DEVNULL,
+                                capture_output=True, timeout=30)
+    line = (f"error: cannot listen on 127.0.0.1 port {port}: address already in use "
+            "(is another server running? try --port 0)")
+    assert result.returncode == 1
+    assert result.stderr.startswith(b"An error has occurred: "), result.stderr
+    assert not (tmp_path / "twistd.pid").exists()
+    assert (tmp_path / "twistd.log").read_text().splitlines()[-1].endswith("] " + line)

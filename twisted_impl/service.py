@@ -114,6 +114,19 @@ def listen_failure(error):
     return cannot_listen(error.interface or "every interface", error.port, error.socketError)
 
 
+class CannotServe(SystemExit, Exception):
+    """Ends twistd with status 1 and no traceback, being a SystemExit; being an Exception
+    too, twistd's daemon mode still passes it to the parent that waits for the start-up
+    (which would otherwise wait forever) and removes its pid file."""
+
+    def __init__(self, line):
+        super().__init__(1)
+        self.line = line
+
+    def __str__(self):
+        return self.line
+
+
 class ExerciseService(service.MultiService):
     """The TCP and UDP servers of one exercise, started and stopped together.
 
@@ -125,9 +138,11 @@ class ExerciseService(service.MultiService):
         try:
             super().privilegedStartService()
         except (CannotListenError, OSError) as error:
+            line = listen_failure(error)
+            log.error("{line}", line=line)  # into twistd.log when in the background
             # twistd logs what is written to sys.stderr: say it on the terminal's own.
-            print(listen_failure(error), file=sys.__stderr__, flush=True)
-            raise SystemExit(1)
+            print(line, file=sys.__stderr__, flush=True)
+            raise CannotServe(line) from None
 
     def stopService(self):
         stopped = super().stopService()
