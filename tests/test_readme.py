@@ -25,6 +25,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 EXAMPLE = re.compile(r"<!-- example -->\n(.*?)<!-- /example -->", re.S)
 CONSOLE = re.compile(r"```console\n(.*?)```", re.S)
+CONSOLE_OR_PLAIN = re.compile(r"```\w*\n(.*?)```", re.S)
 SCRIPT = re.compile(r"(basic/\w+/\w+\.py|-m twisted_impl\.\w+\.\w+)")
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\S+ \[[^\]]*\] ", re.M)
 
@@ -128,11 +129,9 @@ def test_lecture_map_quotes_real_lines():
 
 
 def listen_examples():
+    """The command lines of the code block after `<!-- listen-examples -->`."""
     block = README[README.index("<!-- listen-examples -->"):]
     return CONSOLE_OR_PLAIN.search(block).group(1).strip().split("\n")
-
-
-CONSOLE_OR_PLAIN = re.compile(r"```\w*\n(.*?)```", re.S)
 
 
 @pytest.mark.parametrize("command", listen_examples())
