@@ -440,6 +440,16 @@ def tcp_exchange(port, data, host=HOST, timeout=10.0):
         return read_until_eof(sock)
 
 
+def unix_exchange(path, data, timeout=10.0):
+    """tcp_exchange over a UNIX socket (a twistd service's `--listen unix:PATH`)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        return read_until_eof(sock)
+
+
 def tcp_request(sock, line, reply_size):
     """Send one request on an open connection and read a reply of known size."""
     sock.sendall(line)

@@ -11,7 +11,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -159,11 +158,6 @@ def test_readme_listen_example(command, tmp_path):
                     assert harness.udp_exchange(port, b"3 4", host=host) == b"7\n"
             else:
                 assert line == f"Stream server listening on unix socket {sock_path}"
-                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                    sock.settimeout(10)
-                    sock.connect(str(sock_path))
-                    sock.sendall(b"3 4\n")
-                    sock.shutdown(socket.SHUT_WR)
-                    assert harness.read_until_eof(sock) == b"7\n"
+                assert harness.unix_exchange(sock_path, b"3 4\n") == b"7\n"
     finally:
         proc.stop()
