@@ -4,7 +4,10 @@ A row is ``(request, reply)``: ``request`` is one request line exactly as it goe
 wire over TCP, line ending included; ``reply`` is the exact reply line, ``\\n`` included.
 The same bytes sent as one UDP datagram must get the same reply (a trailing ``\\n`` or
 ``\\r\\n`` is removed from a datagram, as from a TCP line), except for ex1, whose UDP reply
-says UDP. A new case is one new row.
+says UDP. Sent bare (without its line ending: a UDP datagram, or the last bytes before a
+half-close over TCP), a request gets its reply bare, without ``\\n``, except an empty
+answer, which is still ``\\n`` (PROTOCOL.md, "Lecture-style peers"): see `bare`.
+A new case is one new row.
 """
 
 GREETING = b"Thank you for connecting\n"
@@ -56,6 +59,16 @@ EX2_ROWS = [
     (b"  3\t 4 \t\n", b"7\n"),
     (b"\t3\t4\t\r\n", b"7\n"),
     (b"-1000000000000000000000 1\n", b"-999999999999999999999\n"),
+    # One comma between the integers, with optional spaces or tabs around it (students'
+    # clients send "3,4" as often as "3 4").
+    (b"3,4\n", b"7\n"),
+    (b"3, 4\n", b"7\n"),
+    (b"3 ,4\n", b"7\n"),
+    (b"3 , 4\n", b"7\n"),
+    (b"\t3\t,\t4\t\r\n", b"7\n"),
+    (b" -5,+12 \n", b"7\n"),
+    (b"9" * 4000 + b",1\n", b"1" + b"0" * 4000 + b"\n"),
+    (b"1" * 4001 + b",1\n", ERR_DIGITS),
     # Huge integers: up to 4000 digits each, the sum may have 4001.
     (b"9" * 4000 + b" 1\n", b"1" + b"0" * 4000 + b"\n"),
     (b"1" * 4000 + b" " + b"1" * 4000 + b"\n", b"2" * 4000 + b"\n"),
@@ -77,11 +90,24 @@ EX2_ROWS = [
     (b"--3 4\n", ERR_SUM),
     (b"+-3 4\n", ERR_SUM),
     (b"3+ 4\n", ERR_SUM),
+    # One comma, and only between the two integers.
+    (b"3,,4\n", ERR_SUM),
+    (b"3, ,4\n", ERR_SUM),
+    (b"3,4,5\n", ERR_SUM),
+    (b"3 4,5\n", ERR_SUM),
+    (b"3,4 5\n", ERR_SUM),
+    (b",3 4\n", ERR_SUM),
+    (b"3 4,\n", ERR_SUM),
+    (b"3,\n", ERR_SUM),
+    (b",4\n", ERR_SUM),
+    (b",\n", ERR_SUM),
+    (b"3;4\n", ERR_SUM),
+    ("3\uff0c4\n".encode(), ERR_SUM),  # full-width comma
+    (b"3,\x0b4\n", ERR_SUM),  # only spaces and tabs around the comma
     (b"3.5 1\n", ERR_SUM),
     (b"1_000 1\n", ERR_SUM),
     (b"0x10 1\n", ERR_SUM),
     (b"1e3 1\n", ERR_SUM),
-    (b"3,4\n", ERR_SUM),
     (b"a b\n", ERR_SUM),
     (b"__import__('os').system('ls') 1\n", ERR_SUM),
     ("٣ ٤\n".encode(), ERR_SUM),  # Arabic-Indic digits
@@ -153,6 +179,18 @@ def rows(exercise, transport="tcp"):
     if exercise == "ex3_password":
         return list(EX3_ROWS)
     raise ValueError("ex0 has no request rows: connecting is enough (TCP), any datagram (UDP)")
+
+
+def bare(reply):
+    """The reply to a request sent bare: without its "\\n", unless the answer is empty."""
+    return reply if reply == b"\n" else reply[:-1]
+
+
+def without_line_ending(request):
+    """The request with its "\\n" or "\\r\\n" removed: as a UDP client or the slides send it."""
+    if request.endswith(b"\r\n"):
+        return request[:-2]
+    return request[:-1]
 
 
 def line_text(request):

@@ -81,17 +81,24 @@ def random_requests(exercise, count, seed):
 
 
 def predicted(exercise, request, transport="tcp"):
-    """The reply the basic script's pure function gives (ex1: its fixed reply)."""
-    if exercise == "ex1_message":
-        return b"From SERVER %s\n" % transport.upper().encode()
+    """The reply the basic script's pure function gives (ex1: its fixed reply).
+
+    It ends in "\\n" when the request did, or when the answer is empty: a request without
+    "\\n" (a datagram, or the last bytes before a half-close) is answered bare.
+    """
     if request.endswith(b"\r\n"):
         content = request[:-2]
     elif request.endswith(b"\n"):
         content = request[:-1]
     else:
         content = request
-    answer = cached_function(exercise, transport)
-    return (answer(content.decode("utf-8", "replace")) + "\n").encode()
+    if exercise == "ex1_message":
+        answer = "From SERVER %s" % transport.upper()
+    else:
+        answer = cached_function(exercise, transport)(content.decode("utf-8", "replace"))
+    if request.endswith(b"\n") or answer == "":
+        answer += "\n"
+    return answer.encode()
 
 
 @functools.lru_cache(maxsize=None)
@@ -136,6 +143,19 @@ def test_tcp_random_lines_pipelined(pool, exercise):
     got = replies["basic"].split(b"\n")
     assert got[-1] == b""
     assert list(zip(requests, [g + b"\n" for g in got[:-1]])) == expected
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_tcp_random_bare_requests_before_half_close(pool, exercise):
+    """Random requests without their line ending, each on its own connection before a
+    half-close, get byte-identical bare replies from every server."""
+    requests = [r.rstrip(b"\r\n") for r in random_requests(exercise, UDP_LINES, SEED + 2)]
+    requests = [r for r in requests if r]  # no byte before the half-close: no request
+    expected = [(r, predicted(exercise, r)) for r in requests]
+    for impl in harness.SERVER_IMPLS:
+        port = pool.port(impl, exercise, "tcp")
+        got = harness.parallel([lambda r=r: (r, harness.tcp_exchange(port, r)) for r in requests])
+        assert got == expected, impl
 
 
 @pytest.mark.parametrize("exercise", EXERCISES)

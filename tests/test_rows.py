@@ -1,8 +1,10 @@
 """Every row of tests/cases.py against every server: basic, Twisted script, twistd service.
 
 Over TCP a row is sent on its own connection, all rows are sent pipelined in one send,
-and all rows are sent one byte per send; over UDP a row is one datagram, with and without
-its line ending. Test names carry the implementation, the exercise and the transport.
+all rows are sent one byte per send, and each row is sent without its line ending before
+a half-close (answered bare); over UDP a row is one datagram, with and without its line
+ending (answered bare without it). Test names carry the implementation, the exercise and
+the transport.
 """
 
 import re
@@ -14,13 +16,6 @@ from tests import cases, harness
 
 IMPLS = harness.SERVER_IMPLS
 LINE_EXERCISES = ("ex1_message", "ex2_sum", "ex3_password")
-
-
-def without_line_ending(request):
-    """The request with its "\\n" or "\\r\\n" removed, as a UDP client sends it."""
-    if request.endswith(b"\r\n"):
-        return request[:-2]
-    return request[:-1]
 
 
 @pytest.mark.parametrize("exercise", LINE_EXERCISES)
@@ -55,15 +50,27 @@ def test_tcp_all_rows_one_byte_per_send(pool, impl, exercise):
     assert got == b"".join(reply for _, reply in rows)
 
 
+@pytest.mark.parametrize("exercise", LINE_EXERCISES)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_tcp_each_row_bare_before_half_close(pool, impl, exercise):
+    """Each row without its line ending, then a half-close, gets its reply bare, then EOF."""
+    port = pool.port(impl, exercise, "tcp")
+    rows = [(cases.without_line_ending(r), cases.bare(a)) for r, a in cases.rows(exercise, "tcp")]
+    rows = [(r, a) for r, a in rows if r]  # no byte before the half-close: no request at all
+    got = harness.parallel([lambda r=r: (r, harness.tcp_exchange(port, r)) for r, _ in rows])
+    assert got == rows
+
+
 @pytest.mark.parametrize("ending", ["with_line_ending", "without_line_ending"])
 @pytest.mark.parametrize("exercise", LINE_EXERCISES)
 @pytest.mark.parametrize("impl", IMPLS)
 def test_udp_each_row_as_a_datagram(pool, impl, exercise, ending):
-    """Each row as one datagram (with or without its line ending) gets its reply datagram."""
+    """Each row as one datagram gets its reply datagram, which ends in "\\n" when the
+    request did (or when the answer is empty): bare without the line ending."""
     port = pool.port(impl, exercise, "udp")
     rows = cases.rows(exercise, "udp")
     if ending == "without_line_ending":
-        rows = [(without_line_ending(r), a) for r, a in rows]
+        rows = [(cases.without_line_ending(r), cases.bare(a)) for r, a in rows]
     got = harness.parallel([lambda r=r: (r, harness.udp_exchange(port, r)) for r, _ in rows])
     assert got == rows
 
@@ -84,13 +91,16 @@ def test_ex0_tcp_greets_each_connection(pool, impl):
     assert got == [cases.GREETING] * 20
 
 
-@pytest.mark.parametrize("datagram", [b"", b"hello\n", b"\xff\x00\r\n garbage", b"x" * 10_000],
-                         ids=["empty", "line", "garbage", "10kB"])
+@pytest.mark.parametrize("datagram", [b"", b"hello\n", b"hello\r\n", b"hello", b"\xff\x00\r\n garbage",
+                                      b"x" * 10_000, b"x" * 10_000 + b"\n"],
+                         ids=["empty", "line", "crlf_line", "bare", "garbage", "10kB", "10kB_line"])
 @pytest.mark.parametrize("impl", IMPLS)
 def test_ex0_udp_any_datagram_gets_the_greeting(pool, impl, datagram):
-    """ex0 over UDP: any datagram, even empty, garbage or 10 kB, gets the greeting."""
+    """ex0 over UDP: any datagram, even empty, garbage or 10 kB, gets the greeting, ending
+    in "\\n" exactly when the datagram did."""
     port = pool.port(impl, "ex0_hello", "udp")
-    assert harness.udp_exchange(port, datagram) == cases.GREETING
+    expected = cases.GREETING if datagram.endswith(b"\n") else cases.bare(cases.GREETING)
+    assert harness.udp_exchange(port, datagram) == expected
 
 
 def lines_about(server, port, count, since):
