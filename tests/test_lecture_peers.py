@@ -51,11 +51,14 @@ def bare_rows(exercise, transport="tcp"):
     if exercise == "ex1_message":
         kind = transport.upper().encode()
         reply = b"From SERVER " + kind
-        return [(b"From CLIENT " + kind, reply), ("Xin chào các bạn".encode(), reply)]
+        # 2 and 1024 bytes: the shortest and the longest read that may be a whole message.
+        return [(b"From CLIENT " + kind, reply), ("Xin chào các bạn".encode(), reply),
+                (b"hi", reply), (b"x" * 1024, reply)]
     if exercise == "ex2_sum":
         # Students' clients send "3,4" as often as "3 4"; a mistake is still answered.
         return [(b"3 4", b"7"), (b"3,4", b"7"), (b"3, 4", b"7"), (b"3 ,4", b"7"),
-                (b"-5 12", b"7"), (b"3,,4", ERR_SUM), (b"3,4,5", ERR_SUM)]
+                (b"-5 12", b"7"), (b"3,,4", ERR_SUM), (b"3,4,5", ERR_SUM),
+                (b"0" * 1021 + b"3 4", b"7")]
     if exercise == "ex3_password":
         return [(b"Abc123@1,aF1#2w3E*,2We3345", b"Abc123@1"),
                 (b"ABd1234@1,a F1#,2w3E*,2We3345", b"ABd1234@1"),
@@ -93,6 +96,12 @@ PIECES = {
         "ex2_sum": ([b"0" * 1499 + b"3", b" 4\n"], b"7\n"),
         "ex3_password": ([LONG_PASSWORDS[:1500], LONG_PASSWORDS[1500:] + b"\n"],
                          LONG_PASSWORDS + b"\n"),
+    }),
+    # The same just past the limit: a first read of 1025 bytes is not a whole message.
+    "first_piece_1025_700ms": (0.7, {
+        "ex1_message": ([b"x" * 1025, b"\n"], b"From SERVER TCP\n"),
+        "ex2_sum": ([b"0" * 1022 + b"3 4", b"\n"], b"7\n"),
+        "ex3_password": ([b" " * 1017 + b"Abc123@1", b"\n"], b"Abc123@1\n"),
     }),
 }
 
