@@ -225,7 +225,9 @@ class Framing:
             self.wait = seconds
 
 
-# ----- Beyond the slides: options, limits, errors, Windows, IPv6, signals -----
+# ----- Beyond the slides -----
+# What a real server needs and the slides leave out: options, limits, friendly errors,
+# Windows, IPv6, signals.
 
 POLL = 0.5  # how often the accept loop wakes up to notice Ctrl+C (Windows needs it)
 LINGER = 2  # seconds to drain a client we hang up on, so that it can read our last words
