@@ -30,10 +30,7 @@ def main(argv=None):
     with socket.socket(family, socket.SOCK_DGRAM) as sock:  # "with": close() at the end
         # An empty datagram is enough: the server answers any datagram with its greeting.
         greeting = ask(sock, b"", address, host, port, timeout)
-    if greeting.endswith(b"\n"):  # a server may end its datagram so: not part of the text
-        greeting = greeting[:-1]
-    print(printable(greeting.decode("utf-8", "replace")))
-    return 0
+    return show(greeting)
 
 
 def ask(sock, request, address, host, port, timeout):
@@ -70,6 +67,18 @@ def ask(sock, request, address, host, port, timeout):
         f"no reply from {host} port {port} after {TRIES} tries in {timeout:g} seconds"
         " (is the server running?)"
     )
+
+
+def show(greeting):
+    """Print the greeting; return the exit status (1 for an ERROR reply, on stderr)."""
+    if greeting.endswith(b"\n"):  # a server may end its datagram so: not part of the text
+        greeting = greeting[:-1]
+    text = printable(greeting.decode("utf-8", "replace"))
+    if text.startswith("ERROR"):  # not from an ex0 server: another exercise's, say
+        print(text, file=sys.stderr)
+        return 1
+    print(text)
+    return 0
 
 
 # ----- Beyond the slides -----
