@@ -96,6 +96,9 @@ class AnnouncedTCPServer(service.Service):
 
     def privilegedStartService(self):
         super().privilegedStartService()
+        self._listen()
+
+    def _listen(self):
         outcome = []
         self.endpoint.listen(self.factory).addBoth(outcome.append)
         if not outcome:  # no endpoint used here listens later than at once
@@ -106,6 +109,8 @@ class AnnouncedTCPServer(service.Service):
 
     def startService(self):
         super().startService()
+        if self.port is None:  # `python3 -m twisted` (twist) has no privileged start
+            self._listen()
         address = self.port.getHost()
         if not hasattr(address, "port"):  # a UNIX socket: a path, no host or port
             log.info("Stream server listening on unix socket {path}",
@@ -166,6 +171,15 @@ class CannotServe(SystemExit, Exception):
         return self.line
 
 
+def cannot_serve(error):
+    """Say why the service cannot start, in one line, and end twistd with status 1."""
+    line = listen_failure(error)
+    log.error("{line}", line=line)  # into twistd.log when in the background
+    # twistd logs what is written to sys.stderr: say it on the terminal's own.
+    print(line, file=sys.__stderr__, flush=True)
+    raise CannotServe(line) from None
+
+
 class ExerciseService(service.MultiService):
     """The TCP and UDP servers of one exercise, started and stopped together.
 
@@ -177,11 +191,13 @@ class ExerciseService(service.MultiService):
         try:
             super().privilegedStartService()
         except (CannotListenError, OSError, OverflowError, ValueError) as error:
-            line = listen_failure(error)
-            log.error("{line}", line=line)  # into twistd.log when in the background
-            # twistd logs what is written to sys.stderr: say it on the terminal's own.
-            print(line, file=sys.__stderr__, flush=True)
-            raise CannotServe(line) from None
+            cannot_serve(error)
+
+    def startService(self):
+        try:
+            super().startService()  # twistd listened already; `python3 -m twisted` here
+        except (CannotListenError, OSError, OverflowError, ValueError) as error:
+            cannot_serve(error)
 
     def stopService(self):
         stopped = super().stopService()
