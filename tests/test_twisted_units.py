@@ -25,7 +25,7 @@ from twisted_impl.ex2_sum import tcpserver as ex2_tcp, udpserver as ex2_udp
 from twisted_impl.ex2_sum.logic import add_line
 from twisted_impl.ex3_password import tcpserver as ex3_tcp, udpserver as ex3_udp
 from twisted_impl.ex3_password.logic import valid_passwords
-from twisted_impl.lineserver import LINGER, LineServer, LineServerFactory
+from twisted_impl.lineserver import LINGER, TURN, LineServer, LineServerFactory
 from twisted_impl.options import default_max_clients
 from twisted_impl.wire import MAX_BARE, MAX_LINE, MAX_UNSENT, PAUSE
 
@@ -633,12 +633,23 @@ def test_paused_in_the_middle_of_a_chunk():
 
 def test_own_unsent_bound_yields_to_the_reactor():
     """Past MAX_UNSENT bytes of replies to one chunk, the rest waits for the next turn."""
-    protocol, transport, clock = sum_server()
-    protocol.dataReceived(b"\n" * 65536)  # 40 bytes of ERROR for each byte
-    first = len(transport.value())
-    assert MAX_UNSENT < first <= MAX_UNSENT + len(cases.ERR_SUM)
+    protocol = factory_of(Upper).buildProtocol(None)
+    transport, clock = connect(protocol)
+    protocol.dataReceived((b"a" * 999 + b"\n") * 200)
+    assert len(transport.value()) == (MAX_UNSENT // 1000 + 1) * 1000
     assert transport.producerState == "paused"  # no reading meanwhile either
     clock.advance(0)  # the reactor's next turns (a Clock runs them all at once)
+    assert transport.value() == (b"A" * 999 + b"\n") * 200
+    assert transport.producerState == "producing"
+
+
+def test_one_chunk_does_not_monopolise_the_reactor():
+    """After TURN requests of one chunk, the other connections get their turn."""
+    protocol, transport, clock = sum_server()
+    protocol.dataReceived(b"\n" * 65536)  # 39 bytes of ERROR for each byte
+    assert transport.value() == cases.ERR_SUM * TURN
+    assert transport.producerState == "paused"
+    clock.advance(0)
     assert transport.value() == cases.ERR_SUM * 65536
     assert transport.producerState == "producing"
 

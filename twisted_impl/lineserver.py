@@ -24,6 +24,9 @@ from twisted_impl.wire import MAX_BARE, MAX_LINE, MAX_UNSENT, PAUSE
 TOO_LONG = "ERROR line too long (max {} bytes)\n".format(MAX_LINE).encode("ascii")
 BUSY = "ERROR server busy (max {} clients)\n"
 LINGER = 2  # seconds a client we hang up on has to read our last replies
+# Requests answered for one client before the others get their turn: one 64 kB chunk
+# may hold 65536 requests, and 300 such clients must not keep a newcomer waiting.
+TURN = 256
 
 log = Logger()
 
@@ -54,7 +57,7 @@ class LineServer(Protocol, TimeoutMixin):
     paused = False  # the client does not read its replies: parse nothing until it does
     _pieces = ()  # the unfinished line, as a list of pieces joined once its "\n" comes
     _pieces_size = 0
-    _rest = b""  # bytes of a chunk not parsed yet, because we were paused
+    _rest = None  # (chunk, offset): what is not parsed yet of a chunk, if we stopped
     _bare_call = None  # the PAUSE timer, armed only for a read that may be a bare message
     _bare = False  # True while answering a bare message: its reply has no "\n"
     _unsent = 0  # bytes of replies written since the current chunk's parsing began
@@ -97,8 +100,9 @@ class LineServer(Protocol, TimeoutMixin):
     def dataReceived(self, data):
         if self.closing:
             return  # the connection is going away: ignore whatever still arrives
-        if self.paused or self._rest:
-            self._rest += data  # parsed in order once the client reads its replies
+        if self._rest is not None:
+            chunk, start = self._rest  # parsed in order once it is our turn again
+            self._rest = (chunk[start:] + data, 0)
             return
         if self._bare_call is not None:
             # More bytes within PAUSE: the first read was the start of a line.
@@ -114,23 +118,23 @@ class LineServer(Protocol, TimeoutMixin):
             return
         self._parse(data)
 
-    def _parse(self, data):
+    def _parse(self, data, start=0):
         """Answer the complete lines in `data`; keep its unfinished last line.
 
         Stops between two lines when the transport pauses us (its write buffer is
-        full: the client does not read) or when this chunk's replies pass MAX_UNSENT;
-        the rest of the chunk is kept and parsed on resumeProducing().
+        full: the client does not read), when this chunk's replies pass MAX_UNSENT, or
+        after TURN requests; the rest of the chunk is kept and parsed on
+        resumeProducing(), at once or when the replies drain.
         """
         self._unsent = 0
-        answered = False
-        start = 0
-        end = data.find(b"\n")
+        answered = 0
+        end = data.find(b"\n", start)
         while end >= 0:
-            if self.paused or self._unsent > MAX_UNSENT:
-                self._rest = data[start:]
+            if self.paused or self._unsent > MAX_UNSENT or answered == TURN:
+                self._rest = (data, start)  # no copy: the offset is kept
                 if not self.paused:
-                    # Our replies to this chunk alone are past the bound: let the other
-                    # connections have their turn, go on at the reactor's next one.
+                    # Let the other connections have their turn: go on at the
+                    # reactor's next one, reading nothing more from this client meanwhile.
                     self.pauseProducing()
                     self.callLater(0, self.resumeProducing)
                 break
@@ -148,7 +152,7 @@ class LineServer(Protocol, TimeoutMixin):
                 self._too_long()
                 return
             self._answer(line)
-            answered = True
+            answered += 1
             if self.closing:
                 return
             end = data.find(b"\n", start)
@@ -246,7 +250,7 @@ class LineServer(Protocol, TimeoutMixin):
         self.closing = True
         self._pieces = ()
         self._pieces_size = 0
-        self._rest = b""
+        self._rest = None
         self._cancel_bare_call()
         # A registered streaming producer keeps the transport from closing if it is
         # paused when the write buffer drains: unregister first, then let it drain.
@@ -269,7 +273,7 @@ class LineServer(Protocol, TimeoutMixin):
     def readConnectionLost(self):
         if self.closing:
             self.transport.loseConnection()
-        elif self.paused or self._rest:
+        elif self._rest is not None:
             self._read_closed = True  # first the lines kept, then the end
         else:
             self._end_of_requests()
@@ -297,9 +301,9 @@ class LineServer(Protocol, TimeoutMixin):
         if self.closing or not self.paused:
             return
         self.paused = False
-        rest, self._rest = self._rest, b""
-        if rest:
-            self._parse(rest)
+        rest, self._rest = self._rest, None
+        if rest is not None:
+            self._parse(*rest)
         if self.closing or self.paused:
             return
         if self._read_closed:
