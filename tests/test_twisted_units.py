@@ -25,7 +25,8 @@ from twisted_impl.ex2_sum import tcpserver as ex2_tcp, udpserver as ex2_udp
 from twisted_impl.ex2_sum.logic import add_line
 from twisted_impl.ex3_password import tcpserver as ex3_tcp, udpserver as ex3_udp
 from twisted_impl.ex3_password.logic import valid_passwords
-from twisted_impl.lineserver import LINGER, TURN, LineServer, LineServerFactory
+from twisted_impl.lineserver import (
+    LINGER, MAX_LINGERING, TURN, LineServer, LineServerFactory)
 from twisted_impl.options import default_max_clients
 from twisted_impl.wire import MAX_BARE, MAX_LINE, MAX_UNSENT, PAUSE
 
@@ -708,6 +709,21 @@ def test_busy_lingers_then_aborts():
     assert timers(clock) == []
 
 
+def test_crowd_of_newcomers_closed_at_once():
+    """Past MAX_LINGERING turned-away clients lingering, the next ones are closed at once
+    (each lingering one holds an open file)."""
+    factory = factory_of(ex2_tcp.Handle, max_clients=1)
+    connect(factory.buildProtocol(None))
+    lingering = [connect(factory.buildProtocol(None))[0] for _ in range(MAX_LINGERING)]
+    crowd = factory.buildProtocol(None)
+    transport, clock = connect(crowd)
+    assert transport.value() == b"ERROR server busy (max 1 clients)\n"
+    assert transport.disconnecting and not transport.write_closed
+    assert all(t.write_closed and not t.disconnecting for t in lingering)
+    crowd.connectionLost(None)
+    assert factory.lingering == MAX_LINGERING
+
+
 def test_one_busy_line_per_spell(logged):
     """One printed line per busy spell; a spell ends when a client is accepted again."""
     factory = factory_of(ex2_tcp.Handle, max_clients=1)
@@ -784,7 +800,8 @@ def test_twistd_start_up_failure_is_one_line(capfd):
     with pytest.raises(SystemExit) as exit:
         top.privilegedStartService()
     assert exit.value.code == 1
-    assert str(exit.value).startswith("error: cannot listen")
+    assert str(exit.value) == ("error: cannot listen on tcp:99999:interface=127.0.0.1: "
+                               "bind(): port must be 0-65535.")
     assert capfd.readouterr().err == str(exit.value) + "\n"
 
 

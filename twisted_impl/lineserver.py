@@ -27,6 +27,8 @@ LINGER = 2  # seconds a client we hang up on has to read our last replies
 # Requests answered for one client before the others get their turn: one 64 kB chunk
 # may hold 65536 requests, and 300 such clients must not keep a newcomer waiting.
 TURN = 256
+# Turned-away clients that may linger at once (see Busy); each holds an open file.
+MAX_LINGERING = 8
 
 log = Logger()
 
@@ -319,17 +321,23 @@ class LineServer(Protocol, TimeoutMixin):
 class Busy(Protocol):
     """A newcomer beyond --max-clients: one ERROR line, then the end, without a reset."""
 
-    def __init__(self, max_clients):
-        self.max_clients = max_clients
+    abort_call = None
+
+    def __init__(self, factory):
+        self.factory = factory
 
     def connectionMade(self):
-        self.transport.write(BUSY.format(self.max_clients).encode("ascii"))
+        self.transport.write(BUSY.format(self.factory.max_clients).encode("ascii"))
         lose_write_connection = getattr(self.transport, "loseWriteConnection", None)
-        if lose_write_connection is None:
+        if lose_write_connection is None or self.factory.lingering >= MAX_LINGERING:
+            # A crowd of newcomers: each lingering one holds an open file, and the
+            # server has only a few to spare. Close at once (a client that sent
+            # nothing yet still gets the line; one that did may get a reset instead).
             self.transport.loseConnection()
             return
         # As LineServer.hang_up: our FIN after the line, and the close when the client
         # closes too (readConnectionLost), or LINGER seconds later.
+        self.factory.lingering += 1
         lose_write_connection()
         self.abort_call = self.callLater(LINGER, self.transport.abortConnection)
 
@@ -340,11 +348,15 @@ class Busy(Protocol):
         pass
 
     def connectionLost(self, reason):
-        abort_call = getattr(self, "abort_call", None)
-        if abort_call is not None and abort_call.active():
-            abort_call.cancel()
+        if self.abort_call is not None:
+            self.factory.lingering -= 1
+            if self.abort_call.active():
+                self.abort_call.cancel()
+            self.abort_call = None
 
-    callLater = TimeoutMixin.callLater
+    def callLater(self, delay, function):
+        from twisted.internet import reactor
+        return reactor.callLater(delay, function)
 
 
 class LineServerFactory(ServerFactory):
@@ -353,6 +365,7 @@ class LineServerFactory(ServerFactory):
     noisy = False  # no "Starting factory" lines among the lecture's output under twistd
     clients = 0  # connected now
     busy = False  # in a busy spell: newcomers are turned away, and that was said once
+    lingering = 0  # turned-away clients given LINGER seconds to read why
 
     def __init__(self, protocol, timeout=60, max_clients=1000):
         self.protocol = protocol
@@ -365,7 +378,7 @@ class LineServerFactory(ServerFactory):
                 self.busy = True
                 log.info("Server busy: {n} clients connected, new clients are turned away",
                          n=self.clients)
-            return Busy(self.max_clients)
+            return Busy(self)
         self.busy = False
         self.clients += 1
         return super().buildProtocol(addr)

@@ -87,8 +87,9 @@ class AnnouncedTCPServer(service.Service):
     failure is raised from privilegedStartService, for ExerciseService to report.
     """
 
-    def __init__(self, endpoint, factory, host=None, tls=False):
+    def __init__(self, endpoint, factory, host=None, tls=False, description=None):
         self.endpoint = endpoint
+        self.description = description  # the --listen string, if any
         self.factory = factory
         self.host = host  # as the user gave it, like the scripts print it
         self.tls = tls
@@ -102,8 +103,10 @@ class AnnouncedTCPServer(service.Service):
         outcome = []
         self.endpoint.listen(self.factory).addBoth(outcome.append)
         if not outcome:  # no endpoint used here listens later than at once
-            raise CannotListenError(None, None, "the endpoint did not listen at once")
+            raise CannotListenError(None, self.description, "it did not listen at once")
         if isinstance(outcome[0], Failure):
+            if outcome[0].check(OverflowError, ValueError):  # --listen tcp:99999
+                raise CannotListenError(None, self.description, outcome[0].value)
             outcome[0].raiseException()
         self.port = outcome[0]
 
@@ -221,7 +224,8 @@ class Exercise:
         if options["listen"]:
             for description in options["listen"]:
                 AnnouncedTCPServer(serverFromString(reactor, description), factory,
-                                   tls=description.startswith("ssl:")).setServiceParent(top)
+                                   tls=description.startswith("ssl:"),
+                                   description=description).setServiceParent(top)
         else:
             AnnouncedTCPServer(tcp_endpoint(reactor, host, port), factory,
                                host).setServiceParent(top)
