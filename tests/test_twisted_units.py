@@ -655,6 +655,15 @@ def test_one_chunk_does_not_monopolise_the_reactor():
     assert transport.producerState == "producing"
 
 
+def test_connection_lost_during_a_yield():
+    """A connection lost while the rest of its chunk waits for a turn answers no more."""
+    protocol, transport, clock = sum_server()
+    protocol.dataReceived(b"3 4\n" * (TURN + 10))
+    protocol.connectionLost(None)
+    clock.advance(0)
+    assert transport.value() == b"7\n" * TURN
+
+
 def test_half_close_while_paused():
     """A half-close while replies wait: first the kept lines, then the bare last one."""
     transport = FullTransport(size=10)

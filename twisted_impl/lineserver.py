@@ -93,6 +93,8 @@ class LineServer(Protocol, TimeoutMixin):
         self.setTimeout(self.factory.timeout)
 
     def connectionLost(self, reason):
+        self.closing = True  # a turn still scheduled (see _parse) answers nothing more
+        self._rest = None
         self.setTimeout(None)
         self._cancel_bare_call()
         self.factory.client_left()
