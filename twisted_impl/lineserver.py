@@ -81,6 +81,11 @@ class LineServer(Protocol, TimeoutMixin):
         self.transport.write(data)
 
     @property
+    def timeout(self):
+        """--timeout: seconds a connection may go without completing a request."""
+        return self.factory.timeout
+
+    @property
     def peer(self):
         """The client as the lecture prints it, asked of the transport when needed."""
         return peer_of(self.transport.getPeer())
@@ -90,7 +95,7 @@ class LineServer(Protocol, TimeoutMixin):
         # TCP back-pressure: the transport pauses us when its write buffer fills up
         # (the client does not read its replies) and resumes us when it drains.
         self.transport.registerProducer(self, True)
-        self.setTimeout(self.factory.timeout)
+        self.setTimeout(self.timeout)
 
     def connectionLost(self, reason):
         self.closing = True  # a turn still scheduled (see _parse) answers nothing more
@@ -269,7 +274,7 @@ class LineServer(Protocol, TimeoutMixin):
             self.transport.abortConnection()
         else:
             self.close()  # quietly: an idle client gets no message, just the end
-            self.setTimeout(self.factory.timeout)
+            self.setTimeout(self.timeout)
 
     # IHalfCloseableProtocol: a client may shut down its sending side after its last
     # request and still read every reply; the end of its requests is our cue to close.
