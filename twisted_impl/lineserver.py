@@ -4,7 +4,7 @@ Each exercise's tcpserver.py subclasses `LineServer` with a small class whose
 `lineReceived(line)` answers with the exercise's rule and `send_reply(text)`: what to
 answer is the exercise's business, how the bytes are framed and bounded is this file's.
 
-The contract (../../PROTOCOL.md, in the README) in Twisted's terms:
+The wire contract (README, "The wire contract") in Twisted's terms:
 - a request is a line ending in "\\n" (one "\\r" before it removed), or a bare message:
   one read of 2 to MAX_BARE bytes without "\\n", then PAUSE seconds of silence;
 - at most MAX_LINE bytes in a line: past that, an ERROR and the end of the connection;
