@@ -6,7 +6,6 @@ so every trap of the wire contract can be played byte by byte. The expectation r
 come from tests/cases.py, the same rows every real server is run against.
 """
 
-import argparse
 import io
 
 import pytest
@@ -14,7 +13,7 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.python import usage
 
 from tests import cases
@@ -834,7 +833,7 @@ def test_print_event_survives_output_gone(monkeypatch, gone):
     serve.print_event({"log_namespace": "twisted_impl.lineserver", "log_level": None,
                        "log_format": "Got connection from {peer!r}", "peer": PEER})
     serve.print_event({"log_namespace": "twisted_impl.lineserver",
-                       "log_level": serve.LogLevel.error, "log_format": "bad"})
+                       "log_level": LogLevel.error, "log_format": "bad"})
 
 
 # What the servers log (printed as is by the scripts).
