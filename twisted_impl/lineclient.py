@@ -103,6 +103,9 @@ class LineClient(LineReceiver):
     lecture's frames nothing: its reply is bare, and ends when the server closes after
     sending it, or when it pauses PAUSE seconds after it. One request at a time: the
     caller waits for each reply before asking again.
+
+    LineReceiver rather than the servers' LineOnlyReceiver: its clearLineBuffer() hands
+    out the bytes after the last "\\n" (a bare reply), which LineOnlyReceiver keeps private.
     """
 
     delimiter = b"\n"
@@ -176,7 +179,7 @@ class LineClient(LineReceiver):
         self._hand_out(self.take_unended())
 
     def take_unended(self):
-        """Take the bytes received after the last "\n": a reply that has not ended yet."""
+        """Take the bytes received after the last "\\n": a reply that has not ended yet."""
         self._partial = False
         return self.clearLineBuffer()
 
