@@ -13,6 +13,7 @@ import errno
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -1008,3 +1009,21 @@ def test_no_import_time_side_effects():
     done = subprocess.run([sys.executable, "-c", check], cwd=root, capture_output=True,
                           timeout=60)
     assert (done.returncode, done.stderr) == (0, b"")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="closes the child's fd 0 in preexec_fn")
+def test_closed_stdin_end_to_end():
+    """`tcpclient.py <&-`: standard input closed is an empty one: connects, sends nothing, exit 0."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with socket.create_server((HOST, 0)) as server:
+        port = server.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "twisted_impl.ex2_sum.tcpclient", "--port", str(port)],
+            cwd=root, capture_output=True, timeout=60,
+            stdin=subprocess.DEVNULL, preexec_fn=lambda: os.close(0))
+        assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
+        server.settimeout(5)
+        conn, _ = server.accept()  # it connected (from the backlog), and sent nothing
+        with conn:
+            conn.settimeout(5)
+            assert conn.recv(1024) == b""
