@@ -85,6 +85,10 @@ async def ask(reactor, line_client, request, host, port, timeout):
     try:
         return await line_client.ask(request).addTimeout(timeout, reactor)
     except TimeoutError:
+        # Time is up: bytes that came by then, without "\n" or a pause, are the reply.
+        reply = line_client.take_unended()
+        if reply:
+            return reply
         raise ClientError(f"no reply from {host} port {port} within {timeout:g} seconds") from None
     except error.ConnectionClosed:
         raise ClientError(f"{host} port {port} closed the connection without replying") from None
@@ -99,6 +103,9 @@ class LineClient(LineReceiver):
     lecture's frames nothing: its reply is bare, and ends when the server closes after
     sending it, or when it pauses PAUSE seconds after it. One request at a time: the
     caller waits for each reply before asking again.
+
+    LineReceiver rather than the servers' LineOnlyReceiver: its clearLineBuffer() hands
+    out the bytes after the last "\\n" (a bare reply), which LineOnlyReceiver keeps private.
     """
 
     delimiter = b"\n"
@@ -147,7 +154,7 @@ class LineClient(LineReceiver):
         if self._lines:
             self._hand_out(self._lines.popleft())
         elif self._ended is not None:
-            bare = self._take_partial()  # the server sent it, then closed
+            bare = self.take_unended()  # the server sent it, then closed
             if bare:
                 self._hand_out(bare)
             else:
@@ -169,9 +176,10 @@ class LineClient(LineReceiver):
     def _paused(self):
         """The server paused after bytes without "\\n": they are the reply."""
         self._pause = None
-        self._hand_out(self._take_partial())
+        self._hand_out(self.take_unended())
 
-    def _take_partial(self):
+    def take_unended(self):
+        """Take the bytes received after the last "\\n": a reply that has not ended yet."""
         self._partial = False
         return self.clearLineBuffer()
 

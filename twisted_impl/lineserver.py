@@ -4,7 +4,7 @@ Each exercise's tcpserver.py subclasses `LineServer` with a small class whose
 `lineReceived(line)` answers with the exercise's rule and `send_reply(text)`: what to
 answer is the exercise's business, how the bytes are framed and bounded is this file's.
 
-The contract (../../PROTOCOL.md, in the README) in Twisted's terms:
+The wire contract (README, "The wire contract") in Twisted's terms:
 - a request is a line ending in "\\n" (one "\\r" before it removed), or a bare message:
   one read of 2 to MAX_BARE bytes without "\\n", then PAUSE seconds of silence;
 - at most MAX_LINE bytes in a line: past that, an ERROR and the end of the connection;
@@ -24,6 +24,11 @@ from twisted_impl.wire import MAX_BARE, MAX_LINE, MAX_UNSENT, PAUSE
 TOO_LONG = "ERROR line too long (max {} bytes)\n".format(MAX_LINE).encode("ascii")
 BUSY = "ERROR server busy (max {} clients)\n"
 LINGER = 2  # seconds a client we hang up on has to read our last replies
+# Requests answered for one client before the others get their turn: one 64 kB chunk
+# may hold 65536 requests, and 300 such clients must not keep a newcomer waiting.
+TURN = 64
+# Turned-away clients that may linger at once (see Busy); each holds an open file.
+MAX_LINGERING = 8
 
 log = Logger()
 
@@ -54,7 +59,7 @@ class LineServer(Protocol, TimeoutMixin):
     paused = False  # the client does not read its replies: parse nothing until it does
     _pieces = ()  # the unfinished line, as a list of pieces joined once its "\n" comes
     _pieces_size = 0
-    _rest = b""  # bytes of a chunk not parsed yet, because we were paused
+    _rest = None  # (chunk, offset): what is not parsed yet of a chunk, if we stopped
     _bare_call = None  # the PAUSE timer, armed only for a read that may be a bare message
     _bare = False  # True while answering a bare message: its reply has no "\n"
     _unsent = 0  # bytes of replies written since the current chunk's parsing began
@@ -76,6 +81,11 @@ class LineServer(Protocol, TimeoutMixin):
         self.transport.write(data)
 
     @property
+    def timeout(self):
+        """--timeout: seconds a connection may go without completing a request."""
+        return self.factory.timeout
+
+    @property
     def peer(self):
         """The client as the lecture prints it, asked of the transport when needed."""
         return peer_of(self.transport.getPeer())
@@ -85,9 +95,11 @@ class LineServer(Protocol, TimeoutMixin):
         # TCP back-pressure: the transport pauses us when its write buffer fills up
         # (the client does not read its replies) and resumes us when it drains.
         self.transport.registerProducer(self, True)
-        self.setTimeout(self.factory.timeout)
+        self.setTimeout(self.timeout)
 
     def connectionLost(self, reason):
+        self.closing = True  # a turn still scheduled (see _parse) answers nothing more
+        self._rest = None
         self.setTimeout(None)
         self._cancel_bare_call()
         self.factory.client_left()
@@ -97,8 +109,9 @@ class LineServer(Protocol, TimeoutMixin):
     def dataReceived(self, data):
         if self.closing:
             return  # the connection is going away: ignore whatever still arrives
-        if self.paused or self._rest:
-            self._rest += data  # parsed in order once the client reads its replies
+        if self._rest is not None:
+            chunk, start = self._rest  # parsed in order once it is our turn again
+            self._rest = (chunk[start:] + data, 0)
             return
         if self._bare_call is not None:
             # More bytes within PAUSE: the first read was the start of a line.
@@ -114,23 +127,23 @@ class LineServer(Protocol, TimeoutMixin):
             return
         self._parse(data)
 
-    def _parse(self, data):
+    def _parse(self, data, start=0):
         """Answer the complete lines in `data`; keep its unfinished last line.
 
         Stops between two lines when the transport pauses us (its write buffer is
-        full: the client does not read) or when this chunk's replies pass MAX_UNSENT;
-        the rest of the chunk is kept and parsed on resumeProducing().
+        full: the client does not read), when this chunk's replies pass MAX_UNSENT, or
+        after TURN requests; the rest of the chunk is kept and parsed on
+        resumeProducing(), at once or when the replies drain.
         """
         self._unsent = 0
-        answered = False
-        start = 0
-        end = data.find(b"\n")
+        answered = 0
+        end = data.find(b"\n", start)
         while end >= 0:
-            if self.paused or self._unsent > MAX_UNSENT:
-                self._rest = data[start:]
+            if self.paused or self._unsent > MAX_UNSENT or answered == TURN:
+                self._rest = (data, start)  # no copy: the offset is kept
                 if not self.paused:
-                    # Our replies to this chunk alone are past the bound: let the other
-                    # connections have their turn, go on at the reactor's next one.
+                    # Let the other connections have their turn: go on at the
+                    # reactor's next one, reading nothing more from this client meanwhile.
                     self.pauseProducing()
                     self.callLater(0, self.resumeProducing)
                 break
@@ -148,7 +161,7 @@ class LineServer(Protocol, TimeoutMixin):
                 self._too_long()
                 return
             self._answer(line)
-            answered = True
+            answered += 1
             if self.closing:
                 return
             end = data.find(b"\n", start)
@@ -246,7 +259,7 @@ class LineServer(Protocol, TimeoutMixin):
         self.closing = True
         self._pieces = ()
         self._pieces_size = 0
-        self._rest = b""
+        self._rest = None
         self._cancel_bare_call()
         # A registered streaming producer keeps the transport from closing if it is
         # paused when the write buffer drains: unregister first, then let it drain.
@@ -261,7 +274,7 @@ class LineServer(Protocol, TimeoutMixin):
             self.transport.abortConnection()
         else:
             self.close()  # quietly: an idle client gets no message, just the end
-            self.setTimeout(self.factory.timeout)
+            self.setTimeout(self.timeout)
 
     # IHalfCloseableProtocol: a client may shut down its sending side after its last
     # request and still read every reply; the end of its requests is our cue to close.
@@ -269,7 +282,7 @@ class LineServer(Protocol, TimeoutMixin):
     def readConnectionLost(self):
         if self.closing:
             self.transport.loseConnection()
-        elif self.paused or self._rest:
+        elif self._rest is not None:
             self._read_closed = True  # first the lines kept, then the end
         else:
             self._end_of_requests()
@@ -297,9 +310,9 @@ class LineServer(Protocol, TimeoutMixin):
         if self.closing or not self.paused:
             return
         self.paused = False
-        rest, self._rest = self._rest, b""
-        if rest:
-            self._parse(rest)
+        rest, self._rest = self._rest, None
+        if rest is not None:
+            self._parse(*rest)
         if self.closing or self.paused:
             return
         if self._read_closed:
@@ -315,17 +328,23 @@ class LineServer(Protocol, TimeoutMixin):
 class Busy(Protocol):
     """A newcomer beyond --max-clients: one ERROR line, then the end, without a reset."""
 
-    def __init__(self, max_clients):
-        self.max_clients = max_clients
+    abort_call = None
+
+    def __init__(self, factory):
+        self.factory = factory
 
     def connectionMade(self):
-        self.transport.write(BUSY.format(self.max_clients).encode("ascii"))
+        self.transport.write(BUSY.format(self.factory.max_clients).encode("ascii"))
         lose_write_connection = getattr(self.transport, "loseWriteConnection", None)
-        if lose_write_connection is None:
+        if lose_write_connection is None or self.factory.lingering >= MAX_LINGERING:
+            # A crowd of newcomers: each lingering one holds an open file, and the
+            # server has only a few to spare. Close at once (a client that sent
+            # nothing yet still gets the line; one that did may get a reset instead).
             self.transport.loseConnection()
             return
         # As LineServer.hang_up: our FIN after the line, and the close when the client
         # closes too (readConnectionLost), or LINGER seconds later.
+        self.factory.lingering += 1
         lose_write_connection()
         self.abort_call = self.callLater(LINGER, self.transport.abortConnection)
 
@@ -336,11 +355,15 @@ class Busy(Protocol):
         pass
 
     def connectionLost(self, reason):
-        abort_call = getattr(self, "abort_call", None)
-        if abort_call is not None and abort_call.active():
-            abort_call.cancel()
+        if self.abort_call is not None:
+            self.factory.lingering -= 1
+            if self.abort_call.active():
+                self.abort_call.cancel()
+            self.abort_call = None
 
-    callLater = TimeoutMixin.callLater
+    def callLater(self, delay, function):
+        from twisted.internet import reactor
+        return reactor.callLater(delay, function)
 
 
 class LineServerFactory(ServerFactory):
@@ -349,6 +372,7 @@ class LineServerFactory(ServerFactory):
     noisy = False  # no "Starting factory" lines among the lecture's output under twistd
     clients = 0  # connected now
     busy = False  # in a busy spell: newcomers are turned away, and that was said once
+    lingering = 0  # turned-away clients given LINGER seconds to read why
 
     def __init__(self, protocol, timeout=60, max_clients=1000):
         self.protocol = protocol
@@ -361,7 +385,7 @@ class LineServerFactory(ServerFactory):
                 self.busy = True
                 log.info("Server busy: {n} clients connected, new clients are turned away",
                          n=self.clients)
-            return Busy(self.max_clients)
+            return Busy(self)
         self.busy = False
         self.clients += 1
         return super().buildProtocol(addr)

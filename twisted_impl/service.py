@@ -87,8 +87,9 @@ class AnnouncedTCPServer(service.Service):
     failure is raised from privilegedStartService, for ExerciseService to report.
     """
 
-    def __init__(self, endpoint, factory, host=None, tls=False):
+    def __init__(self, endpoint, factory, host=None, tls=False, description=None):
         self.endpoint = endpoint
+        self.description = description  # the --listen string, if any
         self.factory = factory
         self.host = host  # as the user gave it, like the scripts print it
         self.tls = tls
@@ -96,16 +97,23 @@ class AnnouncedTCPServer(service.Service):
 
     def privilegedStartService(self):
         super().privilegedStartService()
+        self._listen()
+
+    def _listen(self):
         outcome = []
         self.endpoint.listen(self.factory).addBoth(outcome.append)
         if not outcome:  # no endpoint used here listens later than at once
-            raise CannotListenError(None, None, "the endpoint did not listen at once")
+            raise CannotListenError(None, self.description, "it did not listen at once")
         if isinstance(outcome[0], Failure):
+            if outcome[0].check(OverflowError, ValueError):  # --listen tcp:99999
+                raise CannotListenError(None, self.description, outcome[0].value)
             outcome[0].raiseException()
         self.port = outcome[0]
 
     def startService(self):
         super().startService()
+        if self.port is None:  # `python3 -m twisted` (twist) has no privileged start
+            self._listen()
         address = self.port.getHost()
         if not hasattr(address, "port"):  # a UNIX socket: a path, no host or port
             log.info("Stream server listening on unix socket {path}",
@@ -166,6 +174,15 @@ class CannotServe(SystemExit, Exception):
         return self.line
 
 
+def cannot_serve(error):
+    """Say why the service cannot start, in one line, and end twistd with status 1."""
+    line = listen_failure(error)
+    log.error("{line}", line=line)  # into twistd.log when in the background
+    # twistd logs what is written to sys.stderr: say it on the terminal's own.
+    print(line, file=sys.__stderr__, flush=True)
+    raise CannotServe(line) from None
+
+
 class ExerciseService(service.MultiService):
     """The TCP and UDP servers of one exercise, started and stopped together.
 
@@ -177,11 +194,13 @@ class ExerciseService(service.MultiService):
         try:
             super().privilegedStartService()
         except (CannotListenError, OSError, OverflowError, ValueError) as error:
-            line = listen_failure(error)
-            log.error("{line}", line=line)  # into twistd.log when in the background
-            # twistd logs what is written to sys.stderr: say it on the terminal's own.
-            print(line, file=sys.__stderr__, flush=True)
-            raise CannotServe(line) from None
+            cannot_serve(error)
+
+    def startService(self):
+        try:
+            super().startService()  # twistd listened already; `python3 -m twisted` here
+        except (CannotListenError, OSError, OverflowError, ValueError) as error:
+            cannot_serve(error)
 
     def stopService(self):
         stopped = super().stopService()
@@ -205,7 +224,8 @@ class Exercise:
         if options["listen"]:
             for description in options["listen"]:
                 AnnouncedTCPServer(serverFromString(reactor, description), factory,
-                                   tls=description.startswith("ssl:")).setServiceParent(top)
+                                   tls=description.startswith("ssl:"),
+                                   description=description).setServiceParent(top)
         else:
             AnnouncedTCPServer(tcp_endpoint(reactor, host, port), factory,
                                host).setServiceParent(top)
