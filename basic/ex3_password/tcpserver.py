@@ -147,6 +147,11 @@ class Framing:
         # A recv() or sendall() stuck longer than this raises socket.timeout, which
         # closes the connection: a silent or never-reading client can't hold it forever.
         conn.settimeout(timeout)
+        # The system would queue megabytes of replies for a client that does not read,
+        # and we would compute them all while the others wait. A small send buffer (the
+        # system doubles it for its bookkeeping) keeps what we owe one client near
+        # MAX_UNSENT: our batch, plus about a third of that queued in the system.
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_UNSENT // 4)
 
     def split(self, data):
         """The requests that `data` completes, one by one, as (request, ending).
