@@ -217,7 +217,7 @@ class Framing:
 # What a real server needs and the slides leave out: options, limits, friendly errors,
 # Windows, IPv6, signals.
 
-POLL = 0.5  # how often the accept loop wakes up to notice Ctrl+C (Windows needs it)
+POLL = 0.5  # how often a waiting server wakes up to notice Ctrl+C (Windows needs it)
 LINGER = 2  # seconds to drain a client we hang up on, so that it can read our last words
 RESERVED_FILES = 32  # open files a server keeps for itself (listening socket, logs...)
 PRINT_LOCK = threading.Lock()  # one line at a time, whole, from many threads
@@ -309,14 +309,16 @@ def prepare_process():
 def set_options(server):
     """Socket options a real server needs, on every system."""
     if os.name == "posix":
-        # Restart at once on the same port, without waiting out TIME_WAIT.
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if server.type == socket.SOCK_STREAM:
+            # Restart at once on the same port, without waiting out TIME_WAIT. (Not for
+            # UDP: there it would let a second server take the port and half its datagrams.)
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     elif hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
-        # On Windows SO_REUSEADDR would let two servers share the port; this forbids it.
+        # Windows lets another program share or take over a port unless we forbid it.
         server.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
     if server.family == socket.AF_INET6:
         try:
-            # "::" then accepts IPv4 clients too, where the OS allows it.
+            # "::" then serves IPv4 clients too, where the OS allows it.
             server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         except (AttributeError, OSError):
             pass
