@@ -6,7 +6,7 @@ a second terminal (it prints Thank you for connecting), or `echo | nc -u -w 1 12
 """
 
 import socket
-import argparse, errno, os, signal, sys, threading, traceback  # beyond the slides
+import argparse, atexit, errno, os, signal, sys, threading, traceback  # beyond the slides
 
 HOST = "127.0.0.1"  # the slides use socket.gethostname(), which opens the server to
 #                     every network the computer is on; loopback is the safe default
@@ -102,6 +102,8 @@ def prepare_process():
     # die at once, without "Server stopped". Python runs the handler in the main thread,
     # which then stops exactly as on Ctrl+C.
     signal.signal(signal.SIGTERM, interrupt)
+    # Python aborts when, flushing stdout at exit, it finds a thread still inside print().
+    atexit.register(PRINT_LOCK.acquire, True, 1)
 
 
 def set_options(server):

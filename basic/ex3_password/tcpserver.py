@@ -7,7 +7,7 @@ second terminal (it prints Abc123@1), or type passwords into `nc 127.0.0.1 8092`
 
 import socket
 import threading
-import argparse, errno, math, os, re, signal, sys, time, traceback  # beyond the slides
+import argparse, atexit, errno, math, os, re, signal, sys, time, traceback  # beyond the slides
 
 HOST = "127.0.0.1"  # loopback only by default: --host 0.0.0.0 opens it to the classroom
 PORT = 8092  # the lecture's port for Bài 3
@@ -175,6 +175,8 @@ class Framing:
             if data is None:
                 return
             end = data.find(b"\n")
+        if end >= 0 and self.wait != self.timeout:
+            self.set_wait(self.timeout)  # a request completes: the client is not idle
         # Look for "\n" in the new bytes only: rescanning `pending` every time would make
         # one byte per packet quadratic.
         while end >= 0:
@@ -194,9 +196,8 @@ class Framing:
         pending += data[start:]
         if len(pending) > MAX_LINE + 1:  # + 1: the line's "\r" may wait for its "\n"
             raise LineTooLong
-        if start:  # this read completed requests: the client is not idle
+        if start:  # this read completed requests: the idle time starts again
             self.last = time.monotonic()
-            self.set_wait(self.timeout)
         elif pending:  # still no complete request: only what is left of the timeout
             left = self.last + self.timeout - time.monotonic()
             if left <= 0:
@@ -322,6 +323,8 @@ def prepare_process():
     # die at once, without "Server stopped". Python runs the handler in the main thread,
     # which then stops exactly as on Ctrl+C.
     signal.signal(signal.SIGTERM, interrupt)
+    # Python aborts when, flushing stdout at exit, it finds a thread still inside print().
+    atexit.register(PRINT_LOCK.acquire, True, 1)
 
 
 def set_options(server):

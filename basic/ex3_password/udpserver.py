@@ -6,7 +6,7 @@ a second terminal (it prints Abc123@1), or `echo "Abc123@1,aF1#2w3E*" | nc -u -w
 """
 
 import socket
-import argparse, errno, os, re, signal, sys, threading, traceback  # beyond the slides
+import argparse, atexit, errno, os, re, signal, sys, threading, traceback  # beyond the slides
 
 HOST = "127.0.0.1"  # loopback only by default: --host 0.0.0.0 opens it to the classroom
 PORT = 8092  # the lecture's port for Bài 3
@@ -137,6 +137,8 @@ def prepare_process():
     # die at once, without "Server stopped". Python runs the handler in the main thread,
     # which then stops exactly as on Ctrl+C.
     signal.signal(signal.SIGTERM, interrupt)
+    # Python aborts when, flushing stdout at exit, it finds a thread still inside print().
+    atexit.register(PRINT_LOCK.acquire, True, 1)
 
 
 def set_options(server):
