@@ -254,6 +254,7 @@ class Clients:
         hang_up(conn, words, linger=0)
 
     def show_out(self, conn, words):
+        """hang_up() in a thread of its own, then free its place."""
         try:
             hang_up(conn, words)
         finally:
@@ -263,7 +264,8 @@ class Clients:
         """accept() failed. Out of files (EMFILE, ENFILE), free the spare file, accept the
         newcomer, turn it away, and take the file back; anything else (a client that gave
         up, no memory): pause a little instead of spinning, and keep serving."""
-        if error.errno in (errno.EMFILE, errno.ENFILE) and self.spare is not None:
+        out_of_files = (errno.EMFILE, errno.ENFILE, getattr(errno, "WSAEMFILE", errno.EMFILE))
+        if error.errno in out_of_files and self.spare is not None:
             self.spare.close()
             self.spare = None
             try:
