@@ -195,7 +195,7 @@ def test_readme_listen_example(command, tmp_path):
                 if match.group(1) == "TCP":
                     assert harness.tcp_exchange(port, b"3 4\n", host=host) == b"7\n"
                 else:
-                    assert harness.udp_exchange(port, b"3 4", host=host) == b"7\n"
+                    assert harness.udp_exchange(port, b"3 4\n", host=host) == b"7\n"
             else:
                 assert line == f"Stream server listening on unix socket {sock_path}"
                 assert harness.unix_exchange(sock_path, b"3 4\n") == b"7\n"
