@@ -142,6 +142,9 @@ def test_readme_test_slices_select_tests():
     block = CONSOLE_OR_PLAIN.search(section).group(1).strip().split("\n")
     commands = [shlex.split(line.split("  #")[0]) for line in block]
     assert len(commands) >= 4 and all(c[:3] == [".venv/bin/python", "-m", "pytest"] for c in commands)
+    for files in [c[3:] for c in commands if "-k" not in c]:  # a file: it is there
+        assert files and all((ROOT / name).is_file() for name in files), files
+    commands = [c for c in commands if "-k" in c]
     results = harness.parallel([
         lambda c=c: harness.run([sys.executable] + c[1:] + ["--collect-only", "-q", "-p", "no:cacheprovider"],
                                 timeout=60)
