@@ -8,7 +8,7 @@ The Twisted programs run on the Pythons that the installed Twisted supports: the
 exchanges with twisted_impl/, and a twistd service found through the editable install,
 under the newest of those found, besides the one running pytest. It runs from its own
 virtual environment, set up as the README says (`python -m venv`, then `pip install -r
-requirements.txt`), made on the first run (10 to 20 s) and kept in .venvs/ (git-ignored)
+requirements.txt`), made on the first run (about 10 s) and kept in .venvs/ (git-ignored)
 for the next ones; it is made again when requirements.txt or pyproject.toml change.
 """
 
@@ -93,7 +93,7 @@ def twisted_pythons(pythons):
     """The newest of `pythons` that the installed Twisted supports, on another minor
     version than the Python running pytest (the one most likely to differ from it).
 
-    One only: making its venv is this file's one slow step (10 to 20 s, once).
+    One only: making its venv is this file's one slow step (about 10 s, once).
     """
     supported = SpecifierSet(importlib.metadata.metadata("twisted")["Requires-Python"] or "")
     others = [(v, p) for v, p in pythons
@@ -203,8 +203,10 @@ def venv_for(python):
         if made.exists() and made.read_text() == recipe and (bin_dir / "twistd").exists():
             return bin_dir
         shutil.rmtree(folder, ignore_errors=True)
+        # --no-compile: byte-compiling all of Twisted is 40% of the install, and only the
+        # modules that the programs import are ever needed (Python compiles them then).
         for argv in ([python, "-m", "venv", str(folder)],
-                     [str(bin_dir / "python"), "-m", "pip", "install", "-q",
+                     [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-compile",
                       "-r", "requirements.txt"]):
             result = harness.run(argv, timeout=300)
             if result.returncode != 0:
