@@ -13,6 +13,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -132,7 +133,7 @@ def test_readme_commands_use_this_python(tmp_path):
     result = subprocess.run(
         ["bash", "-c", "python3 -c 'import sys; print(sys.prefix)' && command -v twistd"],
         cwd=tmp_path, env=harness.ENV, stdout=subprocess.PIPE, timeout=30, check=True)
-    scripts = Path(harness.sysconfig.get_path("scripts"))
+    scripts = Path(sysconfig.get_path("scripts"))
     assert result.stdout.decode().split("\n") == [sys.prefix, str(scripts / "twistd"), ""]
 
 

@@ -75,7 +75,7 @@ def find_pythons():
             ).stdout.decode().split()
         except (OSError, subprocess.SubprocessError):
             continue
-        if out[0] == "CPython" and int(out[1].split(".")[1]) in MINORS:
+        if len(out) == 2 and out[0] == "CPython" and int(out[1].split(".")[1]) in MINORS:
             found.append((out[1], path))
     return sorted(found, key=lambda item: [int(x) for x in re.findall(r"\d+", item[0])[:3]])
 
