@@ -55,27 +55,32 @@ LISTENING = "{} server listening on 127.0.0.1 port {{port}}, Ctrl+C to stop"
 # ----------------------------------------------------------------------- the Pythons
 
 def find_pythons():
-    """[(version, path)] of the CPython 3.9 to 3.13 interpreters on this machine, one per
-    executable (a symlink to one already found does not count twice), oldest first."""
+    """[(version, path)] of the CPython 3.9 to 3.13 interpreters on this machine (pyenv's,
+    /usr/bin/python3.X, python3.X on the PATH), each once however many names it has,
+    oldest first."""
     paths = []
-    for minor in MINORS:
-        pattern = str(Path.home() / ".pyenv" / "versions" / f"3.{minor}[.-]*" / "bin" / "python")
-        paths += sorted(glob.glob(pattern)) + [f"/usr/bin/python3.{minor}"]
-    found, seen = [], set()
-    for path in paths:
+    for x in MINORS:
+        pattern = str(Path.home() / ".pyenv" / "versions" / f"3.{x}[.-]*" / "bin" / "python")
+        paths += sorted(glob.glob(pattern)) + [f"/usr/bin/python3.{x}"]
+        paths.append(shutil.which(f"python3.{x}", path=harness.ENV["PATH"]))
+    found, seen, probed = [], set(), set()
+    for path in filter(None, paths):
         real = os.path.realpath(path)
-        if real in seen or not os.access(real, os.X_OK):
-            continue
-        seen.add(real)
+        if real in probed or "/.pyenv/shims/" in path or not os.access(real, os.X_OK):
+            continue  # pyenv's shims lead to the versions globbed above
+        probed.add(real)
         try:
             out = subprocess.run(
-                [path, "-c", "import platform; print(platform.python_implementation(), "
-                             "platform.python_version())"],
+                [path, "-c", "import os, platform, sys; print(platform.python_implementation(), "
+                             "platform.python_version(), os.path.realpath(sys.executable))"],
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=30, check=True,
-            ).stdout.decode().split()
+            ).stdout.decode().split(maxsplit=2)
         except (OSError, subprocess.SubprocessError):
             continue
-        if len(out) == 2 and out[0] == "CPython" and int(out[1].split(".")[1]) in MINORS:
+        if len(out) != 3 or out[0] != "CPython" or minor(out[1])[1] not in MINORS:
+            continue
+        if out[2].strip() not in seen:  # a venv's python, a pyenv shim: the same interpreter
+            seen.add(out[2].strip())
             found.append((out[1], path))
     return sorted(found, key=lambda item: [int(x) for x in re.findall(r"\d+", item[0])[:3]])
 
