@@ -1,8 +1,9 @@
 """The programs run on every Python the README names, not only on the one running pytest.
 
 basic/ claims Python 3.9 and newer: under every CPython from 3.9 to 3.13 found on this
-machine (pyenv's versions, /usr/bin/python3.X), each exercise's server and client make
-one exchange, over TCP and over UDP, and both print exactly what they should.
+machine (pyenv's versions, /usr/bin/python3.X, python3.X on the PATH), each exercise's
+server and client make one exchange, over TCP and over UDP, and both print exactly what
+they should.
 
 The Twisted programs run on the Pythons that the installed Twisted supports: the same
 exchanges with twisted_impl/, and a twistd service found through the editable install,
