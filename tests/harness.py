@@ -16,15 +16,34 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ENV = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONUNBUFFERED="1")
-ENV.pop("PYTHONSTARTUP", None)
 PYTHON = sys.executable
+
+
+def _path_with_our_scripts():
+    """PATH with this interpreter's scripts folder first (a venv's bin/ or Scripts\\).
+
+    The suite runs `twistd`, and the README's examples `python3` and `twistd`, by name:
+    run as `.venv/bin/python -m pytest`, without an activated venv, they must still be
+    the venv's (and so see the editable install of this project), not whatever comes
+    first on the PATH, or nothing at all. sys.executable is not resolved: a venv's python
+    is a symlink to the base interpreter, whose folder has no twistd.
+    """
+    folders = [sysconfig.get_path("scripts"), os.path.dirname(sys.executable)]
+    path = os.environ.get("PATH", os.defpath).split(os.pathsep)
+    first = [f for i, f in enumerate(folders) if f and f not in folders[:i]]
+    return os.pathsep.join(first + [p for p in path if p not in first])
+
+
+ENV = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONUNBUFFERED="1",
+           PATH=_path_with_our_scripts())
+ENV.pop("PYTHONSTARTUP", None)
 HOST = "127.0.0.1"
 
 SERVER_IMPLS = ("basic", "twisted", "twistd")
@@ -123,7 +142,7 @@ def command(argv):
     argv = list(argv)
     if argv[0] in ("python3", "python"):
         argv[0] = PYTHON
-    if argv[0] == "twistd":
+    if os.path.basename(argv[0]) == "twistd":  # by name, or a venv's bin/twistd
         if not any(a.startswith("--pidfile") for a in argv):
             argv[1:1] = ["--pidfile="]
         if not any(a.startswith("--logfile") or a == "-l" for a in argv):
@@ -162,7 +181,8 @@ class Server:
         self.out_path = Path(out)
         self.err_path = self.out_path.with_suffix(".err")
         # twistd and `python3 -m twisted` (twist) run TCP and UDP in one process.
-        self.twistd = self.argv[0] == "twistd" or self.argv[1:3] == ["-m", "twisted"]
+        self.twistd = (os.path.basename(self.argv[0]) == "twistd"
+                       or self.argv[1:3] == ["-m", "twisted"])
         with open(self.out_path, "wb") as stdout, open(self.err_path, "wb") as stderr:
             self.proc = subprocess.Popen(
                 self.argv, cwd=ROOT, env=ENV, stdin=subprocess.DEVNULL, stdout=stdout,

@@ -13,6 +13,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ CONSOLE = re.compile(r"```console\n(.*?)```", re.S)
 CONSOLE_OR_PLAIN = re.compile(r"```\w*\n(.*?)```", re.S)
 SCRIPT = re.compile(r"(basic/\w+/\w+\.py|-m twisted_impl\.\w+\.\w+)")
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\S+ \[[^\]]*\] ", re.M)
+SETUP_COMMAND = re.compile(r"^\$ (python3 -m venv \.venv && .*)$", re.M)
 
 
 def parse_block(block):
@@ -106,10 +108,52 @@ def test_readme_example(server, server_lines, clients, tmp_path):
 
 
 def test_readme_test_command_is_what_ci_runs():
-    """The README's install-and-test command is the one .ci/run runs, word for word."""
-    command = re.search(r"^\$ (python3 -m pip install -r requirements\.txt && python3 -m pytest)$",
-                        README, re.M).group(1)
-    assert command in (ROOT / ".ci" / "run").read_text()
+    """The quick start's set-up-and-test command is the one .ci/run runs, word for word, and
+    the Vietnamese quick start gives the very same command."""
+    [command] = SETUP_COMMAND.findall(README)
+    assert command in (ROOT / ".ci" / "run").read_text().split("\n")
+    assert re.findall(r"^`(python3 -m venv .*)`$", README, re.M) == [command]
+
+
+def test_readme_windows_setup_is_the_same_command():
+    """The Windows set-up is the quick start's command without its test step, in Windows
+    spelling: `py` for `python3`, `.venv\\Scripts\\python` for `.venv/bin/python`."""
+    [command] = SETUP_COMMAND.findall(README)
+    steps = command.split(" && ")
+    assert steps[-1] == ".venv/bin/python -m pytest"
+    windows = [step.replace(".venv/bin/python", ".venv\\Scripts\\python").replace("python3", "py")
+               for step in steps[:-1]]
+    block = README[README.index("On Windows, in `cmd`"):]
+    assert CONSOLE_OR_PLAIN.search(block).group(1).strip().split("\n") == windows
+
+
+def test_readme_commands_use_this_python(tmp_path):
+    """The README's commands run by the suite find `python3` and `twistd` in the folder of
+    the Python running the tests (a venv's bin/), activated or not."""
+    result = subprocess.run(
+        ["bash", "-c", "python3 -c 'import sys; print(sys.prefix)' && command -v twistd"],
+        cwd=tmp_path, env=harness.ENV, stdout=subprocess.PIPE, timeout=30, check=True)
+    scripts = Path(sysconfig.get_path("scripts"))
+    assert result.stdout.decode().split("\n") == [sys.prefix, str(scripts / "twistd"), ""]
+
+
+def test_readme_test_slices_select_tests():
+    """Each `-k` (or file) example of "Running the tests" selects at least one test."""
+    section = README[README.index("## Running the tests"):]
+    block = CONSOLE_OR_PLAIN.search(section).group(1).strip().split("\n")
+    commands = [shlex.split(line.split("  #")[0]) for line in block]
+    assert len(commands) >= 4 and all(c[:3] == [".venv/bin/python", "-m", "pytest"] for c in commands)
+    for files in [c[3:] for c in commands if "-k" not in c]:  # a file: it is there
+        assert files and all((ROOT / name).is_file() for name in files), files
+    commands = [c for c in commands if "-k" in c]
+    results = harness.parallel([
+        lambda c=c: harness.run([sys.executable] + c[1:] + ["--collect-only", "-q", "-p", "no:cacheprovider"],
+                                timeout=60)
+        for c in commands])
+    for command, result in zip(commands, results):
+        last = result.stdout.decode().strip().split("\n")[-1]
+        assert result.returncode == 0 and re.match(r"[1-9]\d*(/\d+)? tests? collected", last), (
+            command, last)
 
 
 def test_lecture_map_quotes_real_lines():
@@ -155,7 +199,7 @@ def test_readme_listen_example(command, tmp_path):
                 if match.group(1) == "TCP":
                     assert harness.tcp_exchange(port, b"3 4\n", host=host) == b"7\n"
                 else:
-                    assert harness.udp_exchange(port, b"3 4", host=host) == b"7\n"
+                    assert harness.udp_exchange(port, b"3 4\n", host=host) == b"7\n"
             else:
                 assert line == f"Stream server listening on unix socket {sock_path}"
                 assert harness.unix_exchange(sock_path, b"3 4\n") == b"7\n"
