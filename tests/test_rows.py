@@ -91,8 +91,9 @@ def test_ex0_tcp_greets_each_connection(pool, impl):
     assert got == [cases.GREETING] * 20
 
 
-@pytest.mark.parametrize("datagram", [b"", b"hello\n", b"hello\r\n", b"hello", b"\xff\x00\r\n garbage",
-                                      b"x" * 10_000, b"x" * 10_000 + b"\n"],
+@pytest.mark.parametrize("datagram", [b"", b"hello\n", b"hello\r\n", b"hello",
+                                      b"\xff\x00\r\n garbage", b"x" * 10_000,
+                                      b"x" * 10_000 + b"\n"],
                          ids=["empty", "line", "crlf_line", "bare", "garbage", "10kB", "10kB_line"])
 @pytest.mark.parametrize("impl", IMPLS)
 def test_ex0_udp_any_datagram_gets_the_greeting(pool, impl, datagram):

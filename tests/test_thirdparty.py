@@ -9,8 +9,6 @@ their runs are started together, once, by a module fixture, and the tests read t
 results: the waits overlap instead of adding up.
 """
 
-import subprocess
-
 import pytest
 
 from tests import cases, harness
