@@ -144,17 +144,6 @@ def test_output_gone_server_keeps_serving(impl, exercise, transport, pipe_stderr
 
 # ------------------------------------------------------------------ 2. --timeout refused
 
-def all_programs():
-    """Every program that takes --timeout: TCP servers, TCP and UDP clients."""
-    programs = []
-    for impl in SCRIPTS:
-        for exercise in cases.EXERCISES:
-            programs.append(harness.server_argv(impl, exercise, "tcp"))
-            for transport in harness.TRANSPORTS:
-                programs.append(harness.client_argv(impl, exercise, transport))
-    return programs
-
-
 def refuses(argv, value):
     """Run argv with `--timeout value`: usage on stderr, the exact error line, exit 2."""
     result = harness.run(argv + ["--timeout", value], timeout=30)
@@ -163,18 +152,11 @@ def refuses(argv, value):
             lines[-1].split(": ", 1)[1] if lines else "")
 
 
-def test_timeout_inf_refused_by_every_program():
-    """`--timeout inf` gets argparse's line `...: error: argument --timeout: not a positive
-    number of seconds: 'inf'` and exit status 2, from every server and client."""
-    programs = all_programs()
-    got = harness.parallel([lambda p=p: refuses(p, "inf") for p in programs])
-    assert got == [(2, b"", True, timeout_error("inf"))] * len(programs)
-
-
 @pytest.mark.parametrize("value", BAD_SECONDS)
 def test_bad_timeouts_refused(value):
     """inf, nan, 1e400, 0, -1 and abc are refused with the same wording by an ex2 server and
-    the ex2 clients of both implementations."""
+    the ex2 clients of both implementations (`--timeout inf` by every program: in
+    tests/test_basic_shared.py)."""
     programs = [harness.server_argv(impl, "ex2_sum", "tcp") for impl in SCRIPTS] + [
         harness.client_argv(impl, "ex2_sum", t) for impl in SCRIPTS for t in harness.TRANSPORTS]
     got = harness.parallel([lambda p=p: refuses(p, value) for p in programs])
