@@ -1,21 +1,34 @@
-"""The TCP side of every Twisted server: one line in, one line out, written once.
+"""The line server every Twisted TCP server is built on: framing and limits, written once.
 
-`LineServer` frames the byte stream into lines and enforces the wire contract's limits;
-what to answer is not its business: it is given a plain function `answer(text) -> str`
-(Twisted's own advice: keep application logic out of protocol classes). The exercises
-only choose that function, in twisted_impl/<exercise>/tcpserver.py.
+Each exercise's tcpserver.py subclasses `LineServer` with a small class whose
+`lineReceived(line)` answers with the exercise's rule and `send_reply(text)`: what to
+answer is the exercise's business, how the bytes are framed and bounded is this file's.
+
+The contract (../../PROTOCOL.md, in the README) in Twisted's terms:
+- a request is a line ending in "\\n" (one "\\r" before it removed), or a bare message:
+  one read of 2 to MAX_BARE bytes without "\\n", then PAUSE seconds of silence;
+- at most MAX_LINE bytes in a line: past that, an ERROR and the end of the connection;
+- at most about MAX_UNSENT bytes of replies waiting for a client that does not read;
+- a connection that completes no request for --timeout seconds is closed;
+- at most --max-clients connections: a newcomer beyond is told so and closed.
 """
 
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
-from twisted.internet.protocol import ServerFactory
+from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
-from twisted.protocols.basic import LineOnlyReceiver
 from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
-MAX_LINE = 65536  # bytes in one request line, not counting its "\n" or "\r\n"
-TOO_LONG = "ERROR line too long (max {} bytes)".format(MAX_LINE)
+from twisted_impl.wire import MAX_BARE, MAX_LINE, MAX_UNSENT, PAUSE
+
+TOO_LONG = "ERROR line too long (max {} bytes)\n".format(MAX_LINE).encode("ascii")
+BUSY = "ERROR server busy (max {} clients)\n"
 LINGER = 2  # seconds a client we hang up on has to read our last replies
+# Requests answered for one client before the others get their turn: one 64 kB chunk
+# may hold 65536 requests, and 300 such clients must not keep a newcomer waiting.
+TURN = 256
+# Turned-away clients that may linger at once (see Busy); each holds an open file.
+MAX_LINGERING = 8
 
 log = Logger()
 
@@ -28,31 +41,44 @@ def peer_of(address):
 
 
 @implementer(IHalfCloseableProtocol, IPushProducer)
-class LineServer(LineOnlyReceiver, TimeoutMixin):
-    """Answer each line received with one line, in order, within the contract's limits."""
+class LineServer(Protocol, TimeoutMixin):
+    """One client: each request it sends is given to lineReceived(line), in order.
 
-    # LineOnlyReceiver, not LineReceiver: it splits a whole chunk once, where
-    # LineReceiver takes one line per pass (quadratic for many lines in one chunk,
-    # Twisted #6357). Both default to b"\r\n", which would miss lines that end in a
-    # bare "\n" (nc, printf, our clients): only "\n" frames, "\r" is stripped below.
-    delimiter = b"\n"
-    # One "\r" before the "\n" is not counted in MAX_LINE, so up to MAX_LINE + 1 bytes
-    # without a "\n" may still be a legal line; one more and the line is too long.
-    MAX_LENGTH = MAX_LINE + 1
+    Why frame here rather than in Twisted's LineReceiver or LineOnlyReceiver: both split
+    on b"\\r\\n" by default, where only "\\n" frames here; LineReceiver copies the rest
+    of the buffer for every line (quadratic for the thousands of lines of one 64 kB
+    chunk, Twisted #6357); LineOnlyReceiver answers every line of a chunk at once, with
+    no way to stop in the middle when the client does not read its replies; and neither
+    knows a request without "\\n" (a bare message). The framing below is the same loop
+    as basic's: find "\\n" in the new bytes only, keep the unfinished line.
+    """
 
-    # Class-level defaults, so that an idle connection carries no more than it needs:
-    # ten thousand of them are the point of an event-driven server.
+    # Class-level defaults: a connection carries only what differs from them, so that
+    # ten thousand idle connections stay small (the point of an event-driven server).
     closing = False  # set once we decided to close: nothing more is read or answered
-    # Pieces of a line that has no "\n" yet. LineOnlyReceiver joins its buffer with
-    # every chunk and splits it again, which costs O(n^2) for a long line arriving a
-    # byte at a time; we join the pieces once, when a "\n" (or too much) arrives.
-    _pieces = ()  # a list while a line is arriving in pieces
+    paused = False  # the client does not read its replies: parse nothing until it does
+    _pieces = ()  # the unfinished line, as a list of pieces joined once its "\n" comes
     _pieces_size = 0
+    _rest = None  # (chunk, offset): what is not parsed yet of a chunk, if we stopped
+    _bare_call = None  # the PAUSE timer, armed only for a read that may be a bare message
+    _bare = False  # True while answering a bare message: its reply has no "\n"
+    _unsent = 0  # bytes of replies written since the current chunk's parsing began
+    _read_closed = False  # the client half-closed while unparsed bytes were kept
 
-    def __init__(self, answer, timeout=60, print_received=False):
-        self.answer = answer
-        self.timeout = timeout
-        self.print_received = print_received
+    def lineReceived(self, line):
+        """Answer one request (bytes, without its "\\n" or "\\r\\n") with send_reply()."""
+        raise NotImplementedError
+
+    def send_reply(self, text):
+        """Send the reply to the current request: a line, or bare to a bare request.
+
+        An empty bare reply is sent as "\\n" all the same: zero bytes are no reply.
+        """
+        data = text.encode("utf-8")
+        if not self._bare or not data:
+            data += b"\n"
+        self._unsent += len(data)
+        self.transport.write(data)
 
     @property
     def peer(self):
@@ -64,55 +90,137 @@ class LineServer(LineOnlyReceiver, TimeoutMixin):
         # TCP back-pressure: the transport pauses us when its write buffer fills up
         # (the client does not read its replies) and resumes us when it drains.
         self.transport.registerProducer(self, True)
-        self.setTimeout(self.timeout)
+        self.setTimeout(self.factory.timeout)
 
     def connectionLost(self, reason):
         self.setTimeout(None)
+        self._cancel_bare_call()
+        self.factory.client_left()
+
+    # Framing.
 
     def dataReceived(self, data):
         if self.closing:
             return  # the connection is going away: ignore whatever still arrives
+        if self._rest is not None:
+            chunk, start = self._rest  # parsed in order once it is our turn again
+            self._rest = (chunk[start:] + data, 0)
+            return
+        if self._bare_call is not None:
+            # More bytes within PAUSE: the first read was the start of a line.
+            self._cancel_bare_call()
+        elif (not self._pieces and MAX_BARE >= len(data) >= 2
+              and b"\n" not in data):
+            # Maybe a whole bare message (the slides' one send() of a string): it is,
+            # if nothing more comes for PAUSE seconds. Lines that end in "\n" never get
+            # here, so they arm no timer.
+            self._pieces = [data]
+            self._pieces_size = len(data)
+            self._bare_call = self.callLater(PAUSE, self._bare_message)
+            return
+        self._parse(data)
+
+    def _parse(self, data, start=0):
+        """Answer the complete lines in `data`; keep its unfinished last line.
+
+        Stops between two lines when the transport pauses us (its write buffer is
+        full: the client does not read), when this chunk's replies pass MAX_UNSENT, or
+        after TURN requests; the rest of the chunk is kept and parsed on
+        resumeProducing(), at once or when the replies drain.
+        """
+        self._unsent = 0
+        answered = 0
+        end = data.find(b"\n", start)
+        while end >= 0:
+            if self.paused or self._unsent > MAX_UNSENT or answered == TURN:
+                self._rest = (data, start)  # no copy: the offset is kept
+                if not self.paused:
+                    # Let the other connections have their turn: go on at the
+                    # reactor's next one, reading nothing more from this client meanwhile.
+                    self.pauseProducing()
+                    self.callLater(0, self.resumeProducing)
+                break
+            if self._pieces:
+                self._pieces.append(data[start:end])
+                line = b"".join(self._pieces)
+                self._pieces = ()
+                self._pieces_size = 0
+            else:
+                line = data[start:end]
+            start = end + 1
+            if line.endswith(b"\r"):
+                line = line[:-1]  # telnet's "\r\n"; a "\r" anywhere else is data
+            if len(line) > MAX_LINE:
+                self._too_long()
+                return
+            self._answer(line)
+            answered += 1
+            if self.closing:
+                return
+            end = data.find(b"\n", start)
+        else:
+            if start < len(data):
+                self._keep(data[start:] if start else data)
+        if answered:
+            self.resetTimeout()  # the idle timeout counts from the last complete request
+
+    def _keep(self, piece):
+        """Keep a piece of the unfinished line, or refuse it once it is too long."""
+        size = self._pieces_size + len(piece)
+        # One "\r" before the "\n" is not counted in MAX_LINE: MAX_LINE + 1 bytes
+        # without "\n" may still be a legal line; one more and the line is too long.
+        if size > MAX_LINE + 1:
+            self._too_long()
+            return
+        if not self._pieces:
+            self._pieces = []
+        self._pieces.append(piece)
+        self._pieces_size = size
+
+    def _take_unfinished(self):
+        line = b"".join(self._pieces)
+        self._pieces = ()
+        self._pieces_size = 0
+        return line
+
+    def _bare_message(self):
+        """PAUSE seconds of silence after a short read: it was a whole bare message."""
+        self._bare_call = None
+        self._answer_bare(self._take_unfinished())
         self.resetTimeout()
-        size = self._pieces_size + len(data)
-        if b"\n" not in data and len(self._buffer) + size <= self.MAX_LENGTH:
-            # Still inside one line: keep the piece, split nothing yet.
-            if not self._pieces:
-                self._pieces = []
-            self._pieces.append(data)
-            self._pieces_size = size
-            return
-        if self._pieces:
-            self._pieces.append(data)
-            data = b"".join(self._pieces)
-            self._pieces = ()
-            self._pieces_size = 0
-        LineOnlyReceiver.dataReceived(self, data)
 
-    def lineReceived(self, line):
-        if self.closing:
-            return  # the rest of a chunk after a line we hung up on
-        if line.endswith(b"\r"):
-            line = line[:-1]  # telnet's "\r\n"; a "\r" anywhere else is data
-        if len(line) > MAX_LINE:
-            self.lineLengthExceeded(line)
+    def _answer_bare(self, message):
+        # A trailing "\r" of a bare message is data, as any "\r" not before a "\n".
+        if len(message) > MAX_LINE:
+            self._too_long()
             return
-        text = line.decode("utf-8", "replace")
-        if self.print_received:
-            log.info("Received from {peer!r}: {text}", peer=self.peer, text=text)
+        self._bare = True
         try:
-            reply = self.answer(text)
-        except Exception:
-            # A bug in answer() must not cost the replies already written for the
-            # earlier lines: report it, then hang up once they are sent.
-            log.failure("Cannot answer {peer!r}: {text!r}", peer=self.peer, text=text)
-            self.hang_up()
-            return
-        self.sendLine(reply.encode("utf-8"))
+            self._answer(message)
+        finally:
+            self._bare = False
 
-    def lineLengthExceeded(self, line):
-        # LineOnlyReceiver would drop the connection without a word: say why first.
-        self.sendLine(TOO_LONG.encode("ascii"))
+    def _answer(self, line):
+        try:
+            self.lineReceived(line)
+        except Exception:
+            # A bug in the exercise's code: say so with its traceback, and hang up this
+            # client once the replies to its earlier requests are sent. The others are
+            # served on.
+            log.failure("Cannot answer {peer!r}: {line!r}", peer=self.peer, line=line)
+            self.hang_up()
+
+    def _too_long(self):
+        self.transport.write(TOO_LONG)
         self.hang_up()
+
+    def _cancel_bare_call(self):
+        if self._bare_call is not None:
+            if self._bare_call.active():
+                self._bare_call.cancel()
+            self._bare_call = None
+
+    # Closing.
 
     def close(self):
         """Close once every reply already written has been sent."""
@@ -144,7 +252,8 @@ class LineServer(LineOnlyReceiver, TimeoutMixin):
         self.closing = True
         self._pieces = ()
         self._pieces_size = 0
-        self._buffer = b""
+        self._rest = None
+        self._cancel_bare_call()
         # A registered streaming producer keeps the transport from closing if it is
         # paused when the write buffer drains: unregister first, then let it drain.
         self.transport.unregisterProducer()
@@ -158,13 +267,26 @@ class LineServer(LineOnlyReceiver, TimeoutMixin):
             self.transport.abortConnection()
         else:
             self.close()  # quietly: an idle client gets no message, just the end
-            self.setTimeout(self.timeout)
+            self.setTimeout(self.factory.timeout)
 
     # IHalfCloseableProtocol: a client may shut down its sending side after its last
     # request and still read every reply; the end of its requests is our cue to close.
 
     def readConnectionLost(self):
-        self.close()  # an unfinished last line (no "\n") is discarded
+        if self.closing:
+            self.transport.loseConnection()
+        elif self._rest is not None:
+            self._read_closed = True  # first the lines kept, then the end
+        else:
+            self._end_of_requests()
+
+    def _end_of_requests(self):
+        """The client sent its last byte: what follows the last "\\n" is its last
+        request, a bare one (the slides' client may shut down after its send())."""
+        self._cancel_bare_call()
+        if self._pieces:
+            self._answer_bare(self._take_unfinished())
+        self.close()
 
     def writeConnectionLost(self):
         # hang_up()'s FIN is sent, so every reply is out: give the client LINGER
@@ -174,26 +296,92 @@ class LineServer(LineOnlyReceiver, TimeoutMixin):
     # IPushProducer: called by the transport, about its write buffer.
 
     def pauseProducing(self):
+        self.paused = True
         self.transport.pauseProducing()  # stop reading requests until replies drain
 
     def resumeProducing(self):
-        self.transport.resumeProducing()
+        if self.closing or not self.paused:
+            return
+        self.paused = False
+        rest, self._rest = self._rest, None
+        if rest is not None:
+            self._parse(*rest)
+        if self.closing or self.paused:
+            return
+        if self._read_closed:
+            self._end_of_requests()
+        else:
+            self.transport.resumeProducing()
 
     def stopProducing(self):
         pass  # the connection is being lost; connectionLost() follows
 
 
+@implementer(IHalfCloseableProtocol)
+class Busy(Protocol):
+    """A newcomer beyond --max-clients: one ERROR line, then the end, without a reset."""
+
+    abort_call = None
+
+    def __init__(self, factory):
+        self.factory = factory
+
+    def connectionMade(self):
+        self.transport.write(BUSY.format(self.factory.max_clients).encode("ascii"))
+        lose_write_connection = getattr(self.transport, "loseWriteConnection", None)
+        if lose_write_connection is None or self.factory.lingering >= MAX_LINGERING:
+            # A crowd of newcomers: each lingering one holds an open file, and the
+            # server has only a few to spare. Close at once (a client that sent
+            # nothing yet still gets the line; one that did may get a reset instead).
+            self.transport.loseConnection()
+            return
+        # As LineServer.hang_up: our FIN after the line, and the close when the client
+        # closes too (readConnectionLost), or LINGER seconds later.
+        self.factory.lingering += 1
+        lose_write_connection()
+        self.abort_call = self.callLater(LINGER, self.transport.abortConnection)
+
+    def readConnectionLost(self):
+        self.transport.loseConnection()
+
+    def writeConnectionLost(self):
+        pass
+
+    def connectionLost(self, reason):
+        if self.abort_call is not None:
+            self.factory.lingering -= 1
+            if self.abort_call.active():
+                self.abort_call.cancel()
+            self.abort_call = None
+
+    def callLater(self, delay, function):
+        from twisted.internet import reactor
+        return reactor.callLater(delay, function)
+
+
 class LineServerFactory(ServerFactory):
-    """Build one LineServer per connection, all answering with the same function."""
+    """Build one `protocol` per client, up to `max_clients` at a time."""
 
     noisy = False  # no "Starting factory" lines among the lecture's output under twistd
+    clients = 0  # connected now
+    busy = False  # in a busy spell: newcomers are turned away, and that was said once
+    lingering = 0  # turned-away clients given LINGER seconds to read why
 
-    def __init__(self, answer, timeout=60, print_received=False):
-        self.answer = answer
+    def __init__(self, protocol, timeout=60, max_clients=1000):
+        self.protocol = protocol
         self.timeout = timeout
-        self.print_received = print_received
+        self.max_clients = max_clients
 
     def buildProtocol(self, addr):
-        protocol = LineServer(self.answer, self.timeout, self.print_received)
-        protocol.factory = self
-        return protocol
+        if self.clients >= self.max_clients:
+            if not self.busy:
+                self.busy = True
+                log.info("Server busy: {n} clients connected, new clients are turned away",
+                         n=self.clients)
+            return Busy(self)
+        self.busy = False
+        self.clients += 1
+        return super().buildProtocol(addr)
+
+    def client_left(self):
+        self.clients -= 1

@@ -17,27 +17,13 @@ from twisted.internet.error import CannotListenError
 from twisted.logger import Logger, LogLevel, eventAsText, formatEvent, globalLogBeginner
 
 from twisted_impl.datagram import MAX_DATAGRAM
+from twisted_impl.lineserver import LineServerFactory
+from twisted_impl.options import default_max_clients, port_number, positive_integer, seconds
 
 HOST = "127.0.0.1"  # loopback: only this machine can connect, until --host says otherwise
-TIMEOUT = 60  # seconds a TCP connection may stay silent before the server closes it
+TIMEOUT = 60  # seconds a TCP connection may go without a complete request
 
 log = Logger()
-
-
-def port_number(text):
-    """argparse type: a TCP/UDP port, 0 to 65535 (0 lets the system pick one)."""
-    port = int(text)
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError("must be between 0 and 65535")
-    return port
-
-
-def seconds(text):
-    """argparse type: a number of seconds greater than 0."""
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
 
 
 def parse_arguments(kind, description, port, argv=None):
@@ -51,12 +37,15 @@ def parse_arguments(kind, description, port, argv=None):
     parser.add_argument(
         "--port", type=port_number, default=port,
         help="port to listen on (default %(default)s; 0 lets the system pick one)")
-    if kind == "TCP":
-        timeout_help = "seconds a connection may stay silent before the server closes it"
-    else:
-        timeout_help = "accepted like the TCP server's; UDP has no connection to close"
-    parser.add_argument(
-        "--timeout", type=seconds, default=TIMEOUT, help=timeout_help + " (default %(default)s)")
+    if kind == "TCP":  # UDP has no connection to time out or to count
+        parser.add_argument(
+            "--timeout", type=seconds, default=TIMEOUT,
+            help="seconds a connection may go without a complete request before the "
+            "server closes it (default %(default)s)")
+        parser.add_argument(
+            "--max-clients", type=positive_integer, default=default_max_clients(),
+            help="clients served at once; a newcomer beyond is told the server is busy "
+            "(default %(default)s, from the open-files limit)")
     return parser.parse_args(argv)
 
 
@@ -78,18 +67,24 @@ def print_event(event):
     else:
         return
     try:
-        stream.write(text + "\n")
-    except UnicodeEncodeError:  # a console that cannot show every character
-        encoding = stream.encoding
-        stream.write((text + "\n").encode(encoding, "backslashreplace").decode(encoding))
-    stream.flush()
+        try:
+            stream.write(text + "\n")
+        except UnicodeEncodeError:  # a console that cannot show every character
+            encoding = stream.encoding
+            stream.write((text + "\n").encode(encoding, "backslashreplace").decode(encoding))
+        stream.flush()
+    except (OSError, ValueError):
+        # Standard output is gone (a closed pipe, `| head -1`, a closed SSH session):
+        # the line is lost, the server serves on. ValueError: the stream was closed.
+        pass
 
 
-def run_tcp(make_factory, port, description, argv=None):
-    """Serve TCP with the factory `make_factory(timeout)` until Ctrl+C."""
+def run_tcp(protocol, port, description, argv=None):
+    """Serve TCP until Ctrl+C, one `protocol` (a LineServer) per client."""
     args = parse_arguments("TCP", description, port, argv)
     globalLogBeginner.beginLoggingTo([print_event], redirectStandardIO=False)
-    task.react(_serve_tcp, (args, make_factory(args.timeout)))
+    factory = LineServerFactory(protocol, args.timeout, args.max_clients)
+    task.react(_serve_tcp, (args, factory))
 
 
 def run_udp(make_protocol, port, description, argv=None):

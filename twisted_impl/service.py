@@ -7,9 +7,10 @@
 The plugin in twisted/plugins/lecture_sockets.py names one object of this module per
 exercise (`ex2_sum`...); like a module in the finger tutorial, each has the `Options`
 and `makeService` that twistd's ServiceMaker asks for. The servers themselves are the
-ones the scripts run: each script's `make_factory(timeout)` and `make_protocol()`.
+ones the scripts run: each tcpserver.py's `Handle` and each udpserver.py's `make_protocol()`.
 """
 
+import argparse
 import os
 import sys
 
@@ -17,19 +18,34 @@ from twisted.application import internet, service
 from twisted.internet import reactor
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.internet.defer import maybeDeferred
 from twisted.logger import Logger
 from twisted.python import usage
-from zope.interface import implementer
+from twisted.python.failure import Failure
 
 from twisted_impl.datagram import MAX_DATAGRAM
 from twisted_impl.ex0_hello import tcpserver as ex0_tcp, udpserver as ex0_udp
 from twisted_impl.ex1_message import tcpserver as ex1_tcp, udpserver as ex1_udp
 from twisted_impl.ex2_sum import tcpserver as ex2_tcp, udpserver as ex2_udp
 from twisted_impl.ex3_password import tcpserver as ex3_tcp, udpserver as ex3_udp
+from twisted_impl.lineserver import LineServerFactory
+from twisted_impl.options import default_max_clients, port_number, positive_integer, seconds
 from twisted_impl.serve import HOST, TIMEOUT, cannot_listen, ip_address, tcp_endpoint
 
 log = Logger()
+
+
+def checked(option, validator):
+    """A usage.Options coerce function from one of the scripts' argparse validators:
+    the same check, and the same words after the option's name."""
+
+    def coerce(text):
+        try:
+            return validator(text)
+        except argparse.ArgumentTypeError as error:
+            raise usage.UsageError("{}: {}".format(option, error)) from None
+
+    return coerce
 
 
 def options_for(default_port):
@@ -39,9 +55,13 @@ def options_for(default_port):
         optParameters = [
             ["host", None, HOST, "address to listen on (0.0.0.0 or :: opens the server "
              "to the classroom network, ::1 is IPv6 loopback)"],
-            ["port", "p", default_port, "port for TCP and UDP (0 lets the system pick)", int],
-            ["timeout", "t", TIMEOUT, "seconds a TCP connection may stay silent before "
-             "the server closes it", float],
+            ["port", "p", default_port, "port for TCP and UDP (0 lets the system pick)",
+             checked("--port", port_number)],
+            ["timeout", "t", TIMEOUT, "seconds a TCP connection may go without a complete "
+             "request before the server closes it", checked("--timeout", seconds)],
+            ["max-clients", None, default_max_clients(), "TCP clients served at once; a "
+             "newcomer beyond is told the server is busy",
+             checked("--max-clients", positive_integer)],
         ]
 
         def __init__(self):
@@ -56,29 +76,45 @@ def options_for(default_port):
                 raise usage.UsageError("bad --listen {!r}: {}".format(description, error))
             self["listen"].append(description)
 
-        def postOptions(self):
-            if not 0 <= self["port"] <= 65535:
-                raise usage.UsageError("--port must be between 0 and 65535")
-            if not self["timeout"] > 0:
-                raise usage.UsageError("--timeout must be greater than 0")
-
     return Options
 
 
-@implementer(IStreamServerEndpoint)
-class AnnouncedEndpoint:
-    """A server endpoint that logs where it listens once it does (port 0 included)."""
+class AnnouncedTCPServer(service.Service):
+    """Listen on a stream endpoint at start-up, and log where (port 0 included).
 
-    def __init__(self, endpoint, host=None, tls=False):
+    Twisted's StreamServerEndpointService only logs a port that cannot be opened and
+    runs on without it (unless one sets its private `_raiseSynchronously`): here the
+    failure is raised from privilegedStartService, for ExerciseService to report.
+    """
+
+    def __init__(self, endpoint, factory, host=None, tls=False, description=None):
         self.endpoint = endpoint
+        self.description = description  # the --listen string, if any
+        self.factory = factory
         self.host = host  # as the user gave it, like the scripts print it
         self.tls = tls
+        self.port = None
 
-    def listen(self, factory):
-        return self.endpoint.listen(factory).addCallback(self._announce)
+    def privilegedStartService(self):
+        super().privilegedStartService()
+        self._listen()
 
-    def _announce(self, port):
-        address = port.getHost()
+    def _listen(self):
+        outcome = []
+        self.endpoint.listen(self.factory).addBoth(outcome.append)
+        if not outcome:  # no endpoint used here listens later than at once
+            raise CannotListenError(None, self.description, "it did not listen at once")
+        if isinstance(outcome[0], Failure):
+            if outcome[0].check(OverflowError, ValueError):  # --listen tcp:99999
+                raise CannotListenError(None, self.description, outcome[0].value)
+            outcome[0].raiseException()
+        self.port = outcome[0]
+
+    def startService(self):
+        super().startService()
+        if self.port is None:  # `python3 -m twisted` (twist) has no privileged start
+            self._listen()
+        address = self.port.getHost()
         if not hasattr(address, "port"):  # a UNIX socket: a path, no host or port
             log.info("Stream server listening on unix socket {path}",
                      path=os.fsdecode(address.name))
@@ -86,17 +122,27 @@ class AnnouncedEndpoint:
             log.info("{kind} server listening on {host} port {port}, Ctrl+C to stop",
                      kind="TLS" if self.tls else "TCP",
                      host=self.host or address.host, port=address.port)
-        return port
+
+    def stopService(self):
+        super().stopService()
+        if self.port is not None:
+            port, self.port = self.port, None
+            return maybeDeferred(port.stopListening)
 
 
 class AnnouncedUDPServer(internet.UDPServer):
     """internet.UDPServer, reading datagrams whole, that logs where it listens."""
 
     def __init__(self, host, port, protocol):
-        super().__init__(port, protocol, interface=ip_address(host),
-                         maxPacketSize=MAX_DATAGRAM)
+        super().__init__(port, protocol, maxPacketSize=MAX_DATAGRAM)
         self.host = host
         self.datagram_protocol = protocol
+
+    def privilegedStartService(self):
+        # A host name is resolved here, not when the options are read, so that one that
+        # does not resolve is a start-up failure like a port in use: one line, status 1.
+        self.kwargs["interface"] = ip_address(self.host)
+        super().privilegedStartService()
 
     def startService(self):
         super().startService()
@@ -106,7 +152,8 @@ class AnnouncedUDPServer(internet.UDPServer):
 
 def listen_failure(error):
     """The line for a port or socket file that cannot be opened."""
-    if not isinstance(error, CannotListenError):  # e.g. a UNIX socket's folder is missing
+    if not isinstance(error, CannotListenError):
+        # e.g. a UNIX socket's folder is missing, or --listen tcp:99999 (OverflowError)
         return "error: cannot listen: {}".format(error)
     if error.interface is None:  # a UNIX socket: error.port is its path
         reason = getattr(error.socketError, "strerror", None) or error.socketError
@@ -127,6 +174,15 @@ class CannotServe(SystemExit, Exception):
         return self.line
 
 
+def cannot_serve(error):
+    """Say why the service cannot start, in one line, and end twistd with status 1."""
+    line = listen_failure(error)
+    log.error("{line}", line=line)  # into twistd.log when in the background
+    # twistd logs what is written to sys.stderr: say it on the terminal's own.
+    print(line, file=sys.__stderr__, flush=True)
+    raise CannotServe(line) from None
+
+
 class ExerciseService(service.MultiService):
     """The TCP and UDP servers of one exercise, started and stopped together.
 
@@ -137,12 +193,14 @@ class ExerciseService(service.MultiService):
     def privilegedStartService(self):
         try:
             super().privilegedStartService()
-        except (CannotListenError, OSError) as error:
-            line = listen_failure(error)
-            log.error("{line}", line=line)  # into twistd.log when in the background
-            # twistd logs what is written to sys.stderr: say it on the terminal's own.
-            print(line, file=sys.__stderr__, flush=True)
-            raise CannotServe(line) from None
+        except (CannotListenError, OSError, OverflowError, ValueError) as error:
+            cannot_serve(error)
+
+    def startService(self):
+        try:
+            super().startService()  # twistd listened already; `python3 -m twisted` here
+        except (CannotListenError, OSError, OverflowError, ValueError) as error:
+            cannot_serve(error)
 
     def stopService(self):
         stopped = super().stopService()
@@ -160,20 +218,17 @@ class Exercise:
 
     def makeService(self, options):
         top = ExerciseService()
-        factory = self.tcp_script.make_factory(options["timeout"])
+        factory = LineServerFactory(
+            self.tcp_script.Handle, options["timeout"], options["max-clients"])
         host, port = options["host"], options["port"]
         if options["listen"]:
-            endpoints = [AnnouncedEndpoint(serverFromString(reactor, description),
-                                           tls=description.startswith("ssl:"))
-                         for description in options["listen"]]
+            for description in options["listen"]:
+                AnnouncedTCPServer(serverFromString(reactor, description), factory,
+                                   tls=description.startswith("ssl:"),
+                                   description=description).setServiceParent(top)
         else:
-            endpoints = [AnnouncedEndpoint(tcp_endpoint(reactor, host, port), host)]
-        for endpoint in endpoints:
-            tcp = internet.StreamServerEndpointService(endpoint, factory)
-            # Fail at startup when the port is taken, instead of only logging it and
-            # running on without TCP (the same switch twisted.application.strports sets).
-            tcp._raiseSynchronously = True
-            tcp.setServiceParent(top)
+            AnnouncedTCPServer(tcp_endpoint(reactor, host, port), factory,
+                               host).setServiceParent(top)
         AnnouncedUDPServer(host, port, self.udp_script.make_protocol()).setServiceParent(top)
         return top
 
