@@ -1,16 +1,23 @@
-"""Unit tests of the Twisted clients' runner (twisted_impl/client.py), without a network.
+"""Unit tests of the Twisted clients' runner (twisted_impl/client.py and the modules it
+names: session.py, lineclient.py, datagramclient.py, stdin.py), without a network.
 
 In the style of Twisted's own test_basic.py: the TCP line protocol runs on a
-StringTransport, and the UDP retries on a fake reactor whose clock the test turns, so
-every timeout is played in no time. What the clients print is checked byte for byte
-against the lines the README gives (and basic/'s clients print).
+StringTransport, and the pauses, timeouts and UDP retries on a fake reactor whose clock
+the test turns, so every one is played in no time. What the clients print is checked
+byte for byte against the lines the README gives (and basic/'s clients print). Only the
+modules' public names are used.
 """
 
+import argparse
 import errno
 import os
 import queue
 import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 from twisted.internet import error
@@ -19,11 +26,12 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from twisted_impl import client
+from twisted_impl import client, datagramclient, lineclient, session, stdin
 from twisted_impl.ex0_hello import tcpclient as ex0_tcp, udpclient as ex0_udp
 from twisted_impl.ex1_message import tcpclient as ex1_tcp, udpclient as ex1_udp
 from twisted_impl.ex2_sum import tcpclient as ex2_tcp, udpclient as ex2_udp
 from twisted_impl.ex3_password import tcpclient as ex3_tcp, udpclient as ex3_udp
+from twisted_impl.wire import PAUSE
 
 HOST, PORT = "127.0.0.1", 8091
 SERVER = (HOST, PORT)
@@ -51,16 +59,16 @@ def error_line(deferred):
     return str(caught.value)
 
 
-def line_client():
-    """A LineClient connected to an in-memory transport."""
-    protocol = client.LineClient()
+def line_client(clock=None):
+    """A LineClient connected to an in-memory transport, timing its pauses on clock."""
+    protocol = lineclient.LineClient(Clock() if clock is None else clock)
     protocol.makeConnection(StringTransport())
     return protocol
 
 
 def args(host=HOST, port=PORT, timeout=5.0, requests=None):
     """The parsed command line a session gets."""
-    return client.argparse.Namespace(host=host, port=port, timeout=timeout, requests=requests)
+    return argparse.Namespace(host=host, port=port, timeout=timeout, requests=requests)
 
 
 # The command line.
@@ -181,41 +189,141 @@ def test_only_newline_frames():
     assert result_of(reply) == b"a\rb\r"
 
 
-def test_closed_before_reply():
-    """The server closing before a whole reply line fails the reply."""
+def test_long_reply_line():
+    """A reply line longer than LineReceiver's default limit (16 KB) comes whole."""
     protocol = line_client()
+    reply = protocol.ask(b"x")
+    protocol.dataReceived(b"1" * 100000)
+    protocol.dataReceived(b"\n")
+    assert result_of(reply) == b"1" * 100000
+    assert protocol.transport.connected
+
+
+def test_bare_reply_closed():
+    """A bare reply ends when the server closes after sending it (the slides' server)."""
+    protocol = line_client()
+    reply = protocol.ask(b"From CLIENT TCP")
+    protocol.dataReceived(b"From SERVER TCP")
+    assert not reply.called
+    protocol.connectionLost(Failure(error.ConnectionDone()))
+    assert result_of(reply) == b"From SERVER TCP"
+
+
+def test_bare_reply_paused():
+    """A bare reply ends when the server then pauses PAUSE seconds, the connection open."""
+    clock = Clock()
+    protocol = line_client(clock)
     reply = protocol.ask(b"3 4")
     protocol.dataReceived(b"7")
+    clock.advance(PAUSE - 0.01)
+    assert not reply.called
+    clock.advance(0.01)
+    assert result_of(reply) == b"7"
+    assert not clock.getDelayedCalls()
+
+
+def test_bare_reply_pause_counts_from_the_last_byte():
+    """Pieces of a reply less than PAUSE apart are one reply."""
+    clock = Clock()
+    protocol = line_client(clock)
+    reply = protocol.ask(b"x")
+    for piece in (b"Abc", b"123", b"@1"):
+        protocol.dataReceived(piece)
+        clock.advance(PAUSE - 0.01)
+        assert not reply.called
+    clock.advance(0.01)
+    assert result_of(reply) == b"Abc123@1"
+
+
+def test_no_timer_for_lines():
+    """No timer is armed while replies end in b"\\n", nor while nothing has come."""
+    clock = Clock()
+    protocol = line_client(clock)
+    reply = protocol.ask(b"3 4")
+    assert not clock.getDelayedCalls()
+    protocol.dataReceived(b"7\n")
+    assert not clock.getDelayedCalls()
+    assert result_of(reply) == b"7"
+    reply = protocol.ask(b"1 2")
+    protocol.dataReceived(b"3")  # the start of a line, or a bare reply: the pause decides
+    assert len(clock.getDelayedCalls()) == 1
+    protocol.dataReceived(b"\n")
+    assert not clock.getDelayedCalls()
+    assert result_of(reply) == b"3"
+
+
+def test_no_timer_between_requests():
+    """Bytes that come while no reply is awaited arm nothing; asking times their pause."""
+    clock = Clock()
+    protocol = line_client(clock)
+    protocol.dataReceived(b"7")
+    assert not clock.getDelayedCalls()
+    clock.advance(10)
+    reply = protocol.ask(b"3 4")
+    clock.advance(PAUSE)
+    assert result_of(reply) == b"7"
+
+
+def test_several_bare_replies():
+    """A server that keeps the connection and answers bare answers each request."""
+    clock = Clock()
+    protocol = line_client(clock)
+    for request, answer in ((b"1 2", b"3"), (b"3 4", b"7"), (b"10 20", b"30")):
+        reply = protocol.ask(request)
+        protocol.dataReceived(answer)
+        clock.advance(PAUSE)
+        assert result_of(reply) == answer
+    assert protocol.transport.value() == b"1 2\n3 4\n10 20\n"
+
+
+def test_line_then_bare_in_one_piece():
+    """A whole line and the start of the next reply in one piece: the pause ends the rest."""
+    clock = Clock()
+    protocol = line_client(clock)
+    first = protocol.ask(b"1 2")
+    protocol.dataReceived(b"3\n7")
+    assert result_of(first) == b"3"
+    second = protocol.ask(b"3 4")
+    clock.advance(PAUSE)
+    assert result_of(second) == b"7"
+
+
+def test_closed_without_a_byte():
+    """The server closing before sending a byte of the reply fails the reply."""
+    protocol = line_client()
+    reply = protocol.ask(b"3 4")
     protocol.connectionLost(Failure(error.ConnectionDone()))
     with pytest.raises(error.ConnectionDone):
         result_of(reply)
 
 
 def test_reply_that_came_before_the_close():
-    """A whole reply line still counts after the server has closed."""
+    """A whole reply line, or a bare one, still counts after the server has closed."""
     protocol = line_client()
-    protocol.dataReceived(b"7\n")
+    protocol.dataReceived(b"7\n3")
     protocol.connectionLost(Failure(error.ConnectionDone()))
     assert result_of(protocol.ask(b"3 4")) == b"7"
+    assert result_of(protocol.ask(b"1 2")) == b"3"
     with pytest.raises(error.ConnectionDone):
         result_of(protocol.ask(b"5 6"))
 
 
-def test_read_until_closed():
+def test_greeting():
     """ex0: everything the server sends, handed out when it closes."""
-    protocol = line_client()
-    everything = protocol.read_until_closed()
-    protocol.dataReceived(b"Thank you ")
-    protocol.dataReceived(b"for connecting\n")
-    assert not everything.called
-    protocol.connectionLost(Failure(error.ConnectionDone()))
-    assert result_of(everything) == b"Thank you for connecting\n"
+    greeting = lineclient.Greeting()
+    greeting.makeConnection(StringTransport())
+    greeting.dataReceived(b"Thank you ")
+    greeting.dataReceived(b"for connecting\n")
+    assert not greeting.closed.called
+    assert greeting.received() == b"Thank you for connecting\n"
+    greeting.connectionLost(Failure(error.ConnectionDone()))
+    assert result_of(greeting.closed) == b"Thank you for connecting\n"
 
 
 def test_ask_reply():
     """ask() gives the reply line."""
     protocol = line_client()
-    reply = run(client.ask(Clock(), protocol, b"3 4", HOST, PORT, 5))
+    reply = run(lineclient.ask(Clock(), protocol, b"3 4", HOST, PORT, 5))
     protocol.dataReceived(b"7\n")
     assert result_of(reply) == b"7"
 
@@ -223,8 +331,8 @@ def test_ask_reply():
 def test_ask_timeout():
     """No reply within the timeout is the README's line, with the timeout as given."""
     clock = Clock()
-    protocol = line_client()
-    reply = run(client.ask(clock, protocol, b"3 4", HOST, PORT, 0.5))
+    protocol = line_client(clock)
+    reply = run(lineclient.ask(clock, protocol, b"3 4", HOST, PORT, 0.5))
     clock.advance(0.49)
     assert not reply.called
     clock.advance(0.01)
@@ -232,10 +340,25 @@ def test_ask_timeout():
     protocol.dataReceived(b"7\n")  # too late: kept, harmless
 
 
+def test_ask_timeout_while_bytes_trickle():
+    """Bytes without "\n" and no pause until the timeout: what came by then is the reply."""
+    clock = Clock()
+    protocol = line_client(clock)
+    reply = run(lineclient.ask(clock, protocol, b"3 4", HOST, PORT, 1))
+    for _ in range(7):  # 0.125 s apart: well inside the pause
+        protocol.dataReceived(b"7")
+        clock.advance(0.125)
+    assert not reply.called
+    clock.advance(0.125)
+    assert result_of(reply) == b"7" * 7
+    assert not clock.getDelayedCalls()  # the pause timer went with it
+    assert not protocol.ask(b"1 2").called  # those bytes were that reply, not the next
+
+
 def test_ask_closed():
     """A close before the reply is the README's line."""
     protocol = line_client()
-    reply = run(client.ask(Clock(), protocol, b"3 4", HOST, PORT, 5))
+    reply = run(lineclient.ask(Clock(), protocol, b"3 4", HOST, PORT, 5))
     protocol.connectionLost(Failure(error.ConnectionLost()))
     assert error_line(reply) == "127.0.0.1 port 8091 closed the connection without replying"
 
@@ -251,7 +374,7 @@ def test_ask_closed():
 ])
 def test_connect_failures(failure, line):
     """Each way a connection fails has its one line, REASON in the system's words."""
-    assert client.connect_failure(failure, HOST, PORT, 2.5) == line
+    assert lineclient.connect_failure(failure, HOST, PORT, 2.5) == line
 
 
 class ConnectingReactor(Clock):
@@ -261,6 +384,7 @@ class ConnectingReactor(Clock):
         super().__init__()
         self.failure = failure
         self.connected = []
+        self.protocols = []
 
     def connectTCP(self, host, port, factory, timeout=30, bindAddress=None):
         self.connected.append((host, port, timeout))
@@ -269,6 +393,12 @@ class ConnectingReactor(Clock):
         else:
             protocol = factory.buildProtocol(None)
             protocol.makeConnection(StringTransport())
+            self.protocols.append(protocol)
+
+    @property
+    def transport(self):
+        """The transport of the last connection: what the client sent on it."""
+        return self.protocols[-1].transport
 
 
 @pytest.fixture
@@ -278,84 +408,140 @@ def no_lookup(monkeypatch):
     async def resolve(reactor, host, port, socktype):
         return host, port
 
-    monkeypatch.setattr(client, "resolve", resolve)
+    monkeypatch.setattr(session, "resolve", resolve)
 
 
 def test_connect(no_lookup):
-    """connect() gives a LineClient, the endpoint bounded by the timeout."""
+    """connect() gives the protocol connected, the endpoint bounded by the timeout."""
     reactor = ConnectingReactor()
-    connected = run(client.connect(reactor, HOST, PORT, 2.5))
-    assert isinstance(result_of(connected), client.LineClient)
+    protocol = lineclient.LineClient(reactor)
+    connected = run(lineclient.connect(reactor, HOST, PORT, 2.5, protocol))
+    assert result_of(connected) is protocol
+    assert protocol.transport is not None
     assert reactor.connected == [(HOST, PORT, 2.5)]
 
 
 def test_connect_refused(no_lookup):
     """A refused connection is the README's line."""
     reactor = ConnectingReactor(error.ConnectionRefusedError())
-    connected = run(client.connect(reactor, HOST, PORT, 5))
+    connected = run(lineclient.connect(reactor, HOST, PORT, 5, lineclient.Greeting()))
     assert error_line(connected) == ("cannot connect to 127.0.0.1 port 8091: "
                                      "connection refused (is the server running?)")
 
 
-def test_tcp_session_lock_step(no_lookup, monkeypatch, capsys):
+def server_sends(reactor, data):
+    """The server of the last connection sends data."""
+    reactor.protocols[-1].dataReceived(data)
+
+
+def server_closes(reactor):
+    reactor.protocols[-1].connectionLost(Failure(error.ConnectionDone()))
+
+
+def test_tcp_session_lock_step(no_lookup, capsys):
     """Requests go one at a time: the next only once the reply to the last is printed."""
-    protocol = line_client()
-
-    async def connect(reactor, host, port, timeout):
-        return protocol
-
-    monkeypatch.setattr(client, "connect", connect)
-    status = run(client._tcp_session(Clock(), args(), client.given([b"1 2", b"x", b"3 4"])))
-    assert protocol.transport.value() == b"1 2\n"
-    protocol.dataReceived(b"3\n")
-    assert protocol.transport.value() == b"1 2\nx\n"
-    protocol.dataReceived(b'ERROR expected two integers like "3 4"\n7\n')
-    assert protocol.transport.value() == b"1 2\nx\n3 4\n"
+    reactor = ConnectingReactor()
+    status = run(lineclient.tcp_session(reactor, args(), stdin.given([b"1 2", b"x", b"3 4"])))
+    assert reactor.transport.value() == b"1 2\n"
+    server_sends(reactor, b"3\n")
+    assert reactor.transport.value() == b"1 2\nx\n"
+    server_sends(reactor, b'ERROR expected two integers like "3 4"\n7\n')
+    assert reactor.transport.value() == b"1 2\nx\n3 4\n"
     assert result_of(status) == 1  # an ERROR reply makes the status 1, after the rest
     assert capsys.readouterr() == ("3\n7\n", 'ERROR expected two integers like "3 4"\n')
-    assert protocol.transport.disconnecting
+    assert reactor.transport.disconnecting
 
 
-def test_tcp_greeting(no_lookup, monkeypatch, capsys):
+def test_tcp_session_slides_server(no_lookup, capsys):
+    """The slides' server: one recv, one bare send, close; the reply is printed, status 0."""
+    reactor = ConnectingReactor()
+    status = run(lineclient.tcp_session(reactor, args(), stdin.given([b"From CLIENT TCP"])))
+    server_sends(reactor, b"From SERVER TCP")
+    server_closes(reactor)
+    assert result_of(status) == 0
+    assert capsys.readouterr() == ("From SERVER TCP\n", "")
+    assert reactor.transport.value() == b"From CLIENT TCP\n"
+
+
+def test_tcp_session_bare_replies(no_lookup, capsys):
+    """A server that keeps the connection and answers bare: each request, one reply."""
+    reactor = ConnectingReactor()
+    status = run(lineclient.tcp_session(reactor, args(),
+                                        stdin.given([b"1 2", b"3 4", b"10 20"])))
+    for answer in (b"3", b"7", b"30"):
+        server_sends(reactor, answer)
+        reactor.advance(PAUSE)
+    assert result_of(status) == 0
+    assert capsys.readouterr() == ("3\n7\n30\n", "")
+    assert reactor.transport.value() == b"1 2\n3 4\n10 20\n"
+
+
+def test_tcp_session_closed_after_one_bare_reply(no_lookup, capsys):
+    """A server that closes after its one bare reply has not answered the second request."""
+    reactor = ConnectingReactor()
+    status = run(lineclient.tcp_session(reactor, args(), stdin.given([b"1 2", b"3 4"])))
+    server_sends(reactor, b"3")
+    server_closes(reactor)
+    assert error_line(status) == "127.0.0.1 port 8091 closed the connection without replying"
+    assert capsys.readouterr().out == "3\n"
+
+
+def test_tcp_session_escapes_replies(no_lookup, capsys):
+    """A server's control characters are printed escaped, an ERROR line's too."""
+    reactor = ConnectingReactor()
+    status = run(lineclient.tcp_session(reactor, args(), stdin.given([b"x", b"y"])))
+    server_sends(reactor, b"\x1b[2Jhi\r\xe2\x80\xae!\n")
+    server_sends(reactor, b"ERROR \x1b[31mred\n")
+    assert result_of(status) == 1
+    assert capsys.readouterr() == ("\\x1b[2Jhi\\r\\u202e!\n", "ERROR \\x1b[31mred\n")
+
+
+def test_tcp_greeting(no_lookup, capsys):
     """ex0 over TCP prints what came once the server closes."""
-    protocol = line_client()
+    reactor = ConnectingReactor()
+    status = run(lineclient.tcp_greeting(reactor, args(port=12345)))
+    server_sends(reactor, b"Thank you for connecting\n")
+    server_closes(reactor)
+    assert result_of(status) == 0
+    assert capsys.readouterr().out == "Thank you for connecting\n"
+    assert reactor.transport.value() == b""  # connecting is the request: nothing is sent
 
-    async def connect(reactor, host, port, timeout):
-        return protocol
 
-    monkeypatch.setattr(client, "connect", connect)
-    status = run(client._tcp_greeting(Clock(), args(port=12345)))
-    protocol.dataReceived(b"Thank you for connecting\n")
-    protocol.connectionLost(Failure(error.ConnectionDone()))
+def test_tcp_greeting_bare(no_lookup, capsys):
+    """ex0: the slides' server sends its greeting bare, then closes."""
+    reactor = ConnectingReactor()
+    status = run(lineclient.tcp_greeting(reactor, args(port=12345)))
+    server_sends(reactor, b"Thank you for connecting")
+    server_closes(reactor)
     assert result_of(status) == 0
     assert capsys.readouterr().out == "Thank you for connecting\n"
 
 
-def test_tcp_greeting_closed_empty(no_lookup, monkeypatch):
+def test_tcp_greeting_closed_empty(no_lookup):
     """ex0: a close with nothing received is the README's line."""
-    protocol = line_client()
-
-    async def connect(reactor, host, port, timeout):
-        return protocol
-
-    monkeypatch.setattr(client, "connect", connect)
-    status = run(client._tcp_greeting(Clock(), args(port=12345)))
-    protocol.connectionLost(Failure(error.ConnectionDone()))
+    reactor = ConnectingReactor()
+    status = run(lineclient.tcp_greeting(reactor, args(port=12345)))
+    server_closes(reactor)
     assert error_line(status) == "127.0.0.1 port 12345 closed the connection without replying"
 
 
-def test_tcp_greeting_silent(no_lookup, monkeypatch):
+def test_tcp_greeting_silent(no_lookup):
     """ex0: a server that says nothing and never closes is a timeout."""
-    protocol = line_client()
-    clock = Clock()
-
-    async def connect(reactor, host, port, timeout):
-        return protocol
-
-    monkeypatch.setattr(client, "connect", connect)
-    status = run(client._tcp_greeting(clock, args(port=12345, timeout=5)))
-    clock.advance(5)
+    reactor = ConnectingReactor()
+    status = run(lineclient.tcp_greeting(reactor, args(port=12345, timeout=5)))
+    reactor.advance(5)
     assert error_line(status) == "no reply from 127.0.0.1 port 12345 within 5 seconds"
+
+
+def test_tcp_greeting_never_closed(no_lookup, capsys):
+    """ex0: a greeting that never closes is shown at the timeout, the connection aborted."""
+    reactor = ConnectingReactor()
+    status = run(lineclient.tcp_greeting(reactor, args(port=12345, timeout=5)))
+    server_sends(reactor, b"Thank you for connecting\n")
+    reactor.advance(5)
+    assert result_of(status) == 0
+    assert capsys.readouterr().out == "Thank you for connecting\n"
+    assert reactor.transport.disconnecting
 
 
 # UDP: datagrams, retries, timeouts.
@@ -400,7 +586,7 @@ class UDPReactor(Clock):
 
 
 def udp_ask(reactor, request=b"3 4", timeout=0.3, server=SERVER):
-    return run(client.udp_ask(reactor, server, request, server[0], server[1], timeout))
+    return run(datagramclient.udp_ask(reactor, server, request, server[0], server[1], timeout))
 
 
 def test_udp_reply():
@@ -503,10 +689,11 @@ def test_udp_cannot_listen():
     assert error_line(reply) == ("cannot connect to ::1 port 8091: "
                                  "Address family not supported by protocol")
 
+
 def test_udp_session_new_port_per_request(no_lookup, capsys):
     """Each request has a port of its own, so a late reply never answers the next one."""
     reactor = UDPReactor()
-    status = run(client._udp_session(reactor, args(), client.given([b"1 2", b"3 4"])))
+    status = run(datagramclient.udp_session(reactor, args(), stdin.given([b"1 2", b"3 4"])))
     assert len(reactor.ports) == 1
     reactor.reply(b"3\n")
     assert len(reactor.ports) == 2 and not reactor.ports[0].listening
@@ -521,7 +708,7 @@ def test_udp_session_new_port_per_request(no_lookup, capsys):
 
 
 class ThreadedReactor:
-    """Just enough reactor for StdinReader: calls from its thread, run when pumped."""
+    """Just enough reactor for reading standard input: calls from threads, run when pumped."""
 
     def __init__(self):
         self.calls = queue.Queue()
@@ -535,21 +722,27 @@ class ThreadedReactor:
             function(*arguments)
 
 
+def read_lines(raw):
+    """The requests stdin_lines makes of the raw binary file raw."""
+    reactor = ThreadedReactor()
+
+    async def collect():
+        return [line async for line in stdin.stdin_lines(reactor, "prompt: ", raw)]
+
+    lines = run(collect())
+    reactor.pump_until(lines)
+    return result_of(lines)
+
+
 def lines_of(data):
     """The requests stdin_lines makes of standard input holding data (a pipe)."""
     read_end, write_end = os.pipe()
     writer = threading.Thread(target=lambda: (os.write(write_end, data), os.close(write_end)))
     writer.start()  # a thread: a pipe holds only so much before a write waits for reads
-    reactor = ThreadedReactor()
-
-    async def collect():
-        with open(read_end, "rb", buffering=0) as stdin:
-            return [line async for line in client.stdin_lines(reactor, "prompt: ", stdin)]
-
-    lines = run(collect())
-    reactor.pump_until(lines)
+    with open(read_end, "rb", buffering=0) as raw:
+        lines = read_lines(raw)
     writer.join()
-    return result_of(lines)
+    return lines
 
 
 def test_stdin_from_a_file(tmp_path):
@@ -557,15 +750,8 @@ def test_stdin_from_a_file(tmp_path):
     cannot poll."""
     requests = tmp_path / "requests.txt"
     requests.write_bytes(b"1 2\n3 4")
-    reactor = ThreadedReactor()
-
-    async def collect():
-        with open(requests, "rb", buffering=0) as stdin:
-            return [line async for line in client.stdin_lines(reactor, "prompt: ", stdin)]
-
-    lines = run(collect())
-    reactor.pump_until(lines)
-    assert result_of(lines) == [b"1 2", b"3 4"]
+    with open(requests, "rb", buffering=0) as raw:
+        assert read_lines(raw) == [b"1 2", b"3 4"]
 
 
 def test_stdin_lines():
@@ -584,10 +770,88 @@ def test_stdin_long_lines():
     assert lines_of(b"1" * 100000 + b"\n2\n") == [b"1" * 100000, b"2"]
 
 
+class Pieces:
+    """A raw file that gives its data in pieces of a given size, as a slow pipe does."""
+
+    def __init__(self, data, size):
+        self.data = memoryview(data)
+        self.size = size
+        self.reads = 0
+
+    def isatty(self):
+        return False
+
+    def read(self, size):
+        self.reads += 1
+        piece, self.data = self.data[:min(size, self.size)], self.data[min(size, self.size):]
+        return bytes(piece)
+
+
+def test_stdin_lines_in_pieces():
+    """Lines cut anywhere by the reads come whole, and nothing is read twice."""
+    data = b"1 2\n\n3 4\r\n" * 100 + b"5 6"
+    for size in (1, 2, 3, 7):
+        raw = Pieces(data, size)
+        assert read_lines(raw) == [b"1 2", b"", b"3 4"] * 100 + [b"5 6"]
+        assert raw.reads == -(-len(data) // size) + 1  # and one more read finds the end
+
+
+def test_stdin_read_in_linear_time():
+    """A 32 MB line read 4 KB at a time comes whole, in seconds, not minutes (was quadratic).
+
+    A generous bound, not a speed test: the quadratic reader needed minutes for this.
+    """
+    data = b"a" * (32 << 20) + b"\n"
+    started = time.monotonic()
+    lines = read_lines(Pieces(data, 4096))
+    assert time.monotonic() - started < 30
+    assert len(lines) == 1 and len(lines[0]) == 32 << 20 and lines[0] == data[:-1]
+
+
+def test_stdin_closed(monkeypatch):
+    """A closed standard input (<&-, so sys.stdin is None) is an empty one: no request."""
+    monkeypatch.setattr(sys, "stdin", None)
+
+    async def collect():
+        return [line async for line in stdin.stdin_lines(Clock(), "prompt: ")]
+
+    assert result_of(run(collect())) == []
+
+
 def test_no_prompt_for_a_pipe(capsys):
     """The prompt is for a person at a keyboard only: none when reading a pipe."""
     lines_of(b"1 2\n")
     assert capsys.readouterr().out == ""
+
+
+def test_prompt_for_a_terminal(capsys):
+    """A person at a keyboard gets the prompt before each line, and once more at the end."""
+    class Keyboard(Pieces):
+        def isatty(self):
+            return True
+
+    assert read_lines(Keyboard(b"1 2\n3 4\n", 4)) == [b"1 2", b"3 4"]
+    assert capsys.readouterr().out == "prompt: " * 3
+
+
+def test_in_thread_failure():
+    """A blocking call's exception comes back as the Deferred's failure, on the reactor."""
+    reactor = ThreadedReactor()
+    failed = stdin.in_thread(reactor, os.read, -1, 1)
+    reactor.pump_until(failed)
+    with pytest.raises(OSError):
+        result_of(failed)
+
+
+def test_in_thread_cancelled():
+    """A cancelled wait (Ctrl+C) ignores the late result of the thread."""
+    reactor = ThreadedReactor()
+    release = threading.Event()
+    waiting = stdin.in_thread(reactor, release.wait, 5)
+    waiting.cancel()
+    release.set()
+    function, arguments = reactor.calls.get(timeout=5)
+    function(*arguments)  # no AlreadyCalledError
 
 
 # Printing and exit statuses.
@@ -604,6 +868,26 @@ def test_show(capsys):
                                    'ERROR expected two integers like "3 4"\n')
 
 
+@pytest.mark.parametrize("reply, printed", [
+    (b"\x1b[2J", "\\x1b[2J"),
+    (b"7\r", "7\\r"),
+    (b"a\nb\n", "a\\nb"),  # one line: only the last "\n" ends it
+    ("\u202eabc".encode(), "\\u202eabc"),
+    (b"\x7f\x00", "\\x7f\\x00"),
+    ("tab\tViệt Nam".encode(), "tab\tViệt Nam"),
+])
+def test_show_escapes(reply, printed, capsys):
+    """Control characters and bidirectional overrides are printed escaped, never raw."""
+    client.show(reply)
+    assert capsys.readouterr().out == printed + "\n"
+
+
+def test_show_escapes_errors(capsys):
+    """An ERROR reply is escaped too, on standard error."""
+    assert client.show(b"ERROR \x1b[31m\r") is True
+    assert capsys.readouterr() == ("", "ERROR \\x1b[31m\\r\n")
+
+
 class SignalReactor(Clock):
     """A clock whose callFromThread runs the call at once."""
 
@@ -613,7 +897,7 @@ class SignalReactor(Clock):
 
 @pytest.fixture
 def ctrl_c(monkeypatch):
-    """Catch the SIGINT handler _main installs, instead of installing it."""
+    """Catch the SIGINT handler session.main installs, instead of installing it."""
     handlers = []
     monkeypatch.setattr(signal, "getsignal", lambda signum: signal.default_int_handler)
     monkeypatch.setattr(signal, "signal", lambda signum, handler: handlers.append(handler))
@@ -631,19 +915,19 @@ def exit_status(outcome):
 
 def test_main_status(ctrl_c):
     """The session's status is the exit status: 0, or 1 after an ERROR reply."""
-    async def session(reactor, status):
+    async def give(reactor, status):
         return status
 
-    assert exit_status(client._main(SignalReactor(), session, 0)) == 0
-    assert exit_status(client._main(SignalReactor(), session, 1)) == 1
+    assert exit_status(session.main(SignalReactor(), give, 0)) == 0
+    assert exit_status(session.main(SignalReactor(), give, 1)) == 1
 
 
 def test_main_failure_line(ctrl_c, capsys):
     """A ClientError is one line on stderr, exit status 1, no traceback."""
-    async def session(reactor, args):
+    async def fail(reactor, args):
         raise client.ClientError("no reply from 127.0.0.1 port 8091 within 5 seconds")
 
-    assert exit_status(client._main(SignalReactor(), session, None)) == 1
+    assert exit_status(session.main(SignalReactor(), fail, None)) == 1
     assert capsys.readouterr() == (
         "", "error: no reply from 127.0.0.1 port 8091 within 5 seconds\n")
 
@@ -652,14 +936,14 @@ def test_ctrl_c(ctrl_c, capsys):
     """Ctrl+C ends the run at once, quietly, with status 130; the session is cancelled."""
     waiting = Deferred()
 
-    async def session(reactor, args):
+    async def wait(reactor, args):
         try:
             await waiting
         except error.ConnectionDone:  # must not be told, after Ctrl+C
             print("error: closed")
         return 0
 
-    outcome = client._main(SignalReactor(), session, None)
+    outcome = session.main(SignalReactor(), wait, None)
     assert not outcome.called
     ctrl_c[0](signal.SIGINT, None)
     assert exit_status(outcome) == 130
@@ -675,14 +959,71 @@ def test_ctrl_c_wins_a_race(ctrl_c):
 
     waiting = Deferred()
 
-    async def session(reactor, args):
+    async def wait(reactor, args):
         await waiting
         return 0
 
     reactor = LateReactor()
-    outcome = client._main(reactor, session, None)
+    outcome = session.main(reactor, wait, None)
     ctrl_c[0](signal.SIGINT, None)
     waiting.callback(None)  # standard input ended meanwhile
     reactor.advance(0)
     assert exit_status(outcome) == 130
 
+
+def test_ctrl_c_ignored_stays_ignored(monkeypatch):
+    """A SIGINT that is ignored (a shell's background job) is left ignored."""
+    installed = []
+    monkeypatch.setattr(signal, "getsignal", lambda signum: signal.SIG_IGN)
+    monkeypatch.setattr(signal, "signal", lambda signum, handler: installed.append(handler))
+
+    async def give(reactor, args):
+        return 0
+
+    assert exit_status(session.main(SignalReactor(), give, None)) == 0
+    assert installed == []
+
+
+def test_quiet_ctrl_c():
+    """A Ctrl+C before the reactor runs (while Twisted loads, say) is exit status 130."""
+    with pytest.raises(SystemExit) as caught:
+        with client.quiet_ctrl_c():
+            raise KeyboardInterrupt
+    assert caught.value.code == 130
+
+
+def test_no_import_time_side_effects():
+    """Importing a client script loads no Twisted and leaves Ctrl+C's handler alone.
+
+    (In a fresh interpreter: this one has loaded Twisted already.) The client modules
+    that do load Twisted leave the handler alone too.
+    """
+    check = (
+        "import signal, sys\n"
+        "import twisted_impl.ex2_sum.tcpclient, twisted_impl.ex0_hello.udpclient\n"
+        "assert not any(name.split('.')[0] == 'twisted' for name in sys.modules), 'twisted'\n"
+        "import twisted_impl.session, twisted_impl.lineclient, twisted_impl.datagramclient\n"
+        "assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, 'SIGINT'\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", check], cwd=root, capture_output=True,
+                          timeout=60)
+    assert (done.returncode, done.stderr) == (0, b"")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="closes the child's fd 0 in preexec_fn")
+def test_closed_stdin_end_to_end():
+    """`tcpclient.py <&-`: standard input closed is an empty one: connects, sends nothing, exit 0."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with socket.create_server((HOST, 0)) as server:
+        port = server.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "twisted_impl.ex2_sum.tcpclient", "--port", str(port)],
+            cwd=root, capture_output=True, timeout=60,
+            stdin=subprocess.DEVNULL, preexec_fn=lambda: os.close(0))
+        assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
+        server.settimeout(5)
+        conn, _ = server.accept()  # it connected (from the backlog), and sent nothing
+        with conn:
+            conn.settimeout(5)
+            assert conn.recv(1024) == b""

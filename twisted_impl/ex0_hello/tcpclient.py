@@ -7,12 +7,17 @@ Run it from the repository root, beside a server:
 
 It sends nothing: connecting is enough. The server sends its greeting and closes the
 connection, and that close is what tells the client the greeting is complete. The
-connection, the greeting and the failures are twisted_impl/client.py's business.
+connection, the greeting and the failures are the business of
+twisted_impl/client.py and the modules it names.
 """
 
 from twisted_impl import client
 
 PORT = 12345  # the slides' port
+
+
+def main(argv=None):
+    client.run_tcp_until_closed(parse_args, argv)
 
 
 def parse_args(argv):
@@ -24,10 +29,6 @@ def parse_args(argv):
         port=PORT,
     )
     return parser.parse_args(argv)
-
-
-def main(argv=None):
-    client.run_tcp_until_closed(parse_args, argv)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,17 @@ Run it from the repository root, beside a server:
 
 UDP has no connection to open, so the client sends one empty datagram to be heard,
 and the server answers any datagram with its greeting. Sending, retrying, the greeting
-and the failures are twisted_impl/client.py's business.
+and the failures are the business of
+twisted_impl/client.py and the modules it names.
 """
 
 from twisted_impl import client
 
 PORT = 12345  # the slides' port
+
+
+def main(argv=None):
+    client.run_udp(parse_args, argv)
 
 
 def parse_args(argv):
@@ -27,10 +32,6 @@ def parse_args(argv):
     # An empty datagram is enough: the server answers any datagram with its greeting.
     args.requests = [b""]
     return args
-
-
-def main(argv=None):
-    client.run_udp(parse_args, argv)
 
 
 if __name__ == "__main__":

@@ -7,13 +7,18 @@ Run it from the repository root, beside a server:
     python3 -m twisted_impl.ex1_message.tcpclient "Xin chào"   # the same answer
 
 Without MESSAGE it sends the lecture's "From CLIENT TCP". The connection, the reply and
-the failures are twisted_impl/client.py's business.
+the failures are the business of
+twisted_impl/client.py and the modules it names.
 """
 
 from twisted_impl import client
 
 PORT = 8090  # Bài 1's port
 MESSAGE = "From CLIENT {}"  # what the lecture's client sends, over TCP or UDP
+
+
+def main(argv=None):
+    client.run_tcp(parse_args, argv)
 
 
 def parse_args(argv, transport="TCP"):
@@ -31,10 +36,6 @@ def parse_args(argv, transport="TCP"):
     args = parser.parse_args(argv)
     args.requests = [client.single_line(parser, "MESSAGE", args.message)]
     return args
-
-
-def main(argv=None):
-    client.run_tcp(parse_args, argv)
 
 
 if __name__ == "__main__":

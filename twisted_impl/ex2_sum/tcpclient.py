@@ -9,13 +9,18 @@ Run it from the repository root, beside a server:
 Without A B it reads one request per line from standard input until its end (Ctrl+D,
 or Ctrl+Z then Enter on Windows), all over one connection. The server does the
 arithmetic and judges the input: this client sends what it is given, as is. The
-connection, the replies and the failures are twisted_impl/client.py's business.
+connection, the replies and the failures are the business of
+twisted_impl/client.py and the modules it names.
 """
 
 from twisted_impl import client
 
 PORT = 8091  # Bài 2's port
 PROMPT = "Two integers, like 3 4: "
+
+
+def main(argv=None):
+    client.run_tcp(parse_args, argv, PROMPT)
 
 
 def parse_args(argv, transport="TCP"):
@@ -40,10 +45,6 @@ def parse_args(argv, transport="TCP"):
         b = client.single_line(parser, "B", args.b)
         args.requests = [a + b" " + b]
     return args
-
-
-def main(argv=None):
-    client.run_tcp(parse_args, argv, PROMPT)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,18 @@ Run it from the repository root, beside a server:
 Without PASSWORDS it reads one request per line from standard input until its end
 (Ctrl+D, or Ctrl+Z then Enter on Windows), all over one connection. The server checks the
 passwords and judges the input: this client sends what it is given, as is. The
-connection, the replies and the failures are twisted_impl/client.py's business.
+connection, the replies and the failures are the business of
+twisted_impl/client.py and the modules it names.
 """
 
 from twisted_impl import client
 
 PORT = 8092  # Bài 3's port
 PROMPT = "Passwords, comma-separated: "
+
+
+def main(argv=None):
+    client.run_tcp(parse_args, argv, PROMPT)
 
 
 def parse_args(argv, transport="TCP"):
@@ -36,10 +41,6 @@ def parse_args(argv, transport="TCP"):
     if args.passwords is not None:
         args.requests = [client.single_line(parser, "PASSWORDS", args.passwords)]
     return args
-
-
-def main(argv=None):
-    client.run_tcp(parse_args, argv, PROMPT)
 
 
 if __name__ == "__main__":

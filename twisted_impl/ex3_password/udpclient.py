@@ -9,20 +9,21 @@ Run it from the repository root, beside a server:
 Without PASSWORDS it reads one request per line from standard input until its end
 (Ctrl+D, or Ctrl+Z then Enter on Windows): each line is one datagram. The server checks the
 passwords and judges the input: this client sends what it is given, as is. Sending,
-retrying, the replies and the failures are twisted_impl/client.py's business.
+retrying, the replies and the failures are the business of
+twisted_impl/client.py and the modules it names.
 """
 
 from twisted_impl import client
 from twisted_impl.ex3_password.tcpclient import PORT, PROMPT, parse_args as parse_tcp_args
 
 
+def main(argv=None):
+    client.run_udp(parse_args, argv, PROMPT)
+
+
 def parse_args(argv):
     """The same options and arguments as the TCP client's."""
     return parse_tcp_args(argv, "UDP")
-
-
-def main(argv=None):
-    client.run_udp(parse_args, argv, PROMPT)
 
 
 if __name__ == "__main__":
