@@ -6,7 +6,6 @@ so every trap of the wire contract can be played byte by byte. The expectation r
 come from tests/cases.py, the same rows every real server is run against.
 """
 
-import argparse
 import io
 
 import pytest
@@ -14,7 +13,7 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.python import usage
 
 from tests import cases
@@ -655,6 +654,15 @@ def test_one_chunk_does_not_monopolise_the_reactor():
     assert transport.producerState == "producing"
 
 
+def test_connection_lost_during_a_yield():
+    """A connection lost while the rest of its chunk waits for a turn answers no more."""
+    protocol, transport, clock = sum_server()
+    protocol.dataReceived(b"3 4\n" * (TURN + 10))
+    protocol.connectionLost(None)
+    clock.advance(0)
+    assert transport.value() == b"7\n" * TURN
+
+
 def test_half_close_while_paused():
     """A half-close while replies wait: first the kept lines, then the bare last one."""
     transport = FullTransport(size=10)
@@ -825,7 +833,7 @@ def test_print_event_survives_output_gone(monkeypatch, gone):
     serve.print_event({"log_namespace": "twisted_impl.lineserver", "log_level": None,
                        "log_format": "Got connection from {peer!r}", "peer": PEER})
     serve.print_event({"log_namespace": "twisted_impl.lineserver",
-                       "log_level": serve.LogLevel.error, "log_format": "bad"})
+                       "log_level": LogLevel.error, "log_format": "bad"})
 
 
 # What the servers log (printed as is by the scripts).

@@ -7,7 +7,6 @@ answer comes from a plain function `answer(text) -> str` chosen by each exercise
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
-from twisted_impl.lineserver import peer_of
 from twisted_impl.wire import printable
 
 # UDP has no stream to frame: a datagram arrives whole or not at all, up to 65507 bytes

@@ -4,7 +4,7 @@ Each exercise's tcpserver.py subclasses `LineServer` with a small class whose
 `lineReceived(line)` answers with the exercise's rule and `send_reply(text)`: what to
 answer is the exercise's business, how the bytes are framed and bounded is this file's.
 
-The contract (../../PROTOCOL.md, in the README) in Twisted's terms:
+The wire contract (README, "The wire contract") in Twisted's terms:
 - a request is a line ending in "\\n" (one "\\r" before it removed), or a bare message:
   one read of 2 to MAX_BARE bytes without "\\n", then PAUSE seconds of silence;
 - at most MAX_LINE bytes in a line: past that, an ERROR and the end of the connection;
@@ -81,6 +81,11 @@ class LineServer(Protocol, TimeoutMixin):
         self.transport.write(data)
 
     @property
+    def timeout(self):
+        """--timeout: seconds a connection may go without completing a request."""
+        return self.factory.timeout
+
+    @property
     def peer(self):
         """The client as the lecture prints it, asked of the transport when needed."""
         return peer_of(self.transport.getPeer())
@@ -90,9 +95,11 @@ class LineServer(Protocol, TimeoutMixin):
         # TCP back-pressure: the transport pauses us when its write buffer fills up
         # (the client does not read its replies) and resumes us when it drains.
         self.transport.registerProducer(self, True)
-        self.setTimeout(self.factory.timeout)
+        self.setTimeout(self.timeout)
 
     def connectionLost(self, reason):
+        self.closing = True  # a turn still scheduled (see _parse) answers nothing more
+        self._rest = None
         self.setTimeout(None)
         self._cancel_bare_call()
         self.factory.client_left()
@@ -267,7 +274,7 @@ class LineServer(Protocol, TimeoutMixin):
             self.transport.abortConnection()
         else:
             self.close()  # quietly: an idle client gets no message, just the end
-            self.setTimeout(self.factory.timeout)
+            self.setTimeout(self.timeout)
 
     # IHalfCloseableProtocol: a client may shut down its sending side after its last
     # request and still read every reply; the end of its requests is our cue to close.

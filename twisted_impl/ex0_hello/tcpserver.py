@@ -28,7 +28,7 @@ class Handle(LineServer):
     def connectionMade(self):
         super().connectionMade()  # "Got connection from", the limits
         self.transport.write((GREETING + "\n").encode("ascii"))
-        self.close()  # once the greeting is sent, not before
+        self.transport.loseConnection()  # after the greeting is sent, not before
 
 
 if __name__ == "__main__":
