@@ -6,7 +6,8 @@
 Item 3: CLIENTS clients, each with a 4 kB receive buffer (SO_RCVBUF set before connect),
     send 64 KB of empty lines and never read. Then a new client sends `3 4`: how long until
     it reads `7` (waited for at most 20 s), and how much the server's memory (VmRSS from
-    /proc/PID/status, as the benchmark reads it) grew, at the probe's answer and at most.
+    /proc/PID/status, as the benchmark reads it) grew, at the probe's answer and at most
+    (watched until every client has sent all, and for at least 5 s).
 Item 4: the server runs with `--timeout 2`; a client sends one byte a second and never a
     newline: after how many seconds is it closed (watched for 12 s)?
 Item 5: the server runs under an open-files limit of 256; 400 idle connections; what a
@@ -41,6 +42,7 @@ SERVERS = {
     "twisted": [sys.executable, "-m", "twisted_impl.ex2_sum.tcpserver"],
 }
 PROBE_WAIT = 20.0  # seconds the new client of item 3 waits for its answer
+WATCH_AT_LEAST = 5.0  # seconds item 3 watches the server's memory, answered or not
 FLOOD = 64 * 1024  # bytes of empty lines each never-reading client sends
 RCVBUF = 4096  # each never-reading client's receive buffer
 TRICKLE_WATCH = 12.0  # seconds item 4 watches the trickling client
@@ -169,7 +171,7 @@ def never_readers(kind, clients):
             if answered is not None:
                 if rss_at_answer is None:
                     rss_at_answer = server.rss_kb()
-                if not left:
+                if not left and now - probe_start >= WATCH_AT_LEAST:
                     break
         probe.close()
         rss = server.rss_kb()
@@ -224,6 +226,12 @@ def trickle(kind):
         sent = 0
         try:
             while time.monotonic() - start < TRICKLE_WATCH:
+                try:
+                    sock.send(b"1")
+                    sent += 1
+                except OSError:
+                    closed = time.monotonic() - start
+                    break
                 readable, _, _ = select_one(sock, 1.0)
                 if readable:
                     try:
@@ -233,12 +241,6 @@ def trickle(kind):
                     if not data:
                         closed = time.monotonic() - start
                         break
-                try:
-                    sock.send(b"1")
-                    sent += 1
-                except OSError:
-                    closed = time.monotonic() - start
-                    break
         finally:
             sock.close()
         return {"item": 4, "server": kind, "timeout": 2, "bytes_sent": sent,
