@@ -12,6 +12,7 @@ Without MESSAGE it sends the lecture's "From CLIENT TCP".
 import argparse
 import math
 import os
+import re
 import socket
 import sys
 import time
@@ -19,37 +20,79 @@ import time
 HOST = "127.0.0.1"  # the server's address; loopback: this computer only
 PORT = 8090  # Bài 1's port
 TIMEOUT = 5  # seconds to wait for the server: a client must never hang forever
-TRIES = 3  # used by the UDP client only; kept so that both clients read alike
+# Long enough that the pieces of one reply arriving up to 150 ms apart stay one reply;
+# short enough that a bare reply (no "\n", as the slides' server sends) shows at once.
+PAUSE = 0.3
 MESSAGE = "From CLIENT TCP"  # what the lecture's client sends
 
 
-class ClientError(Exception):
-    """A failure told as one line on standard error, with exit status 1."""
+def main(argv=None):
+    """Send the message, print the reply; return the exit status."""
+    host, port, timeout, message = options(argv)
+    with socket.socket(family(host), socket.SOCK_STREAM) as sock:  # "with": close() at the end
+        sock.settimeout(timeout)  # a silent server must not make connect() or recv() hang
+        try:
+            sock.connect((host, port))
+        except OSError as error:
+            raise ClientError(connect_failure(error, host, port, timeout)) from None
+        try:
+            sock.sendall(message + b"\n")  # TCP keeps no message boundaries: "\n" does
+        except socket.timeout:
+            raise ClientError(no_reply(host, port, timeout)) from None
+        except ConnectionError:
+            pass  # the server hung up, maybe after replying (ERROR server busy): read on
+        reply, _ = receive_reply(sock, b"", host, port, timeout)
+    return 1 if show(reply) else 0  # an ERROR reply makes the exit status 1
 
 
-def seconds(text):
-    """argparse type for --timeout: a positive, finite number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
-    return value
+def receive_reply(sock, pending, host, port, timeout):
+    """Read one reply; return it, without its "\\n", and the bytes that came after it.
+
+    One recv() is not one message: a reply may come in pieces, and ends at "\\n". The
+    slides' server sends no "\\n": its reply ends when it closes or pauses PAUSE seconds.
+    """
+    received = bytearray(pending)
+    data = pending
+    deadline = time.monotonic() + timeout
+    while b"\n" not in data:  # only the newest bytes need searching: linear time
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break  # time is up: what came by then is the reply
+        sock.settimeout(min(remaining, PAUSE) if received else remaining)  # bytes, then a pause
+        try:
+            data = sock.recv(1024)
+        except socket.timeout:
+            break
+        except OSError:  # reset by the server, or lost on the way
+            data = b""
+        if not data:  # the server closed the connection
+            if not received:
+                raise ClientError(f"{host} port {port} closed the connection without replying")
+            break
+        received += data
+    sock.settimeout(timeout)  # all of it again for the next sendall()
+    if not received:
+        raise ClientError(no_reply(host, port, timeout))
+    reply, _, pending = bytes(received).partition(b"\n")
+    return reply, pending
 
 
-def port_number(text):
-    """argparse type for --port: 0 to 65535 (anything else makes socket raise)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
-    return value
+def show(reply):
+    """Print a reply; an ERROR reply goes to standard error. True if it was one."""
+    text = printable(reply.decode("utf-8", "replace"))
+    if text.startswith("ERROR"):
+        print(text, file=sys.stderr)
+        return True
+    print(text)
+    return False
 
 
-def parse_args(argv):
+# ----- Beyond the slides -----
+# Options, friendly errors and IPv6: what a real client needs.
+
+
+def options(argv):
+    """The server's host, port, timeout and the message, from the command line."""
     parser = argparse.ArgumentParser(
         description="Bài 1 TCP client: sends MESSAGE to the server, prints its answer "
         "(From SERVER TCP).",
@@ -66,21 +109,39 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if "\n" in args.message or "\r" in args.message:
         parser.error("MESSAGE must be a single line")
-    return args
+    # os.fsencode gives back the very bytes typed, even ones that are not UTF-8.
+    return args.host, args.port, args.timeout, os.fsencode(args.message)
 
 
-def connect(host, port, timeout):
-    """Open the TCP connection (the lecture's socket() and connect())."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    # Without a timeout, connect() and recv() may wait forever for a silent server.
-    sock.settimeout(timeout)
+def port_number(text):
+    """argparse type for --port: 0 to 65535 (0 lets a server take any free port)."""
     try:
-        sock.connect((host, port))
-    except OSError as error:
-        sock.close()
-        raise ClientError(connect_failure(error, host, port, timeout)) from None
-    return sock
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
+    return value
+
+
+def seconds(text):
+    """argparse type for --timeout: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return value
+
+
+def family(host):
+    """IPv6 for an address like "::1", else the slides' IPv4."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+class ClientError(Exception):
+    """A failure told as one line on standard error, with exit status 1."""
 
 
 def connect_failure(error, host, port, timeout):
@@ -93,69 +154,32 @@ def connect_failure(error, host, port, timeout):
     return f"{where}: {error.strerror or error}"
 
 
-def ask(sock, request, pending, host, port, timeout):
-    """Send one request line, return its reply (without "\\n") and what came after.
+def no_reply(host, port, timeout):
+    return f"no reply from {host} port {port} within {timeout:g} seconds"
 
-    TCP is a byte stream: one recv() is not one message. A reply may come in pieces,
-    and the bytes after its "\\n" belong to the next reply, so they are kept in pending.
+
+# Control characters (C0 but tab, DEL, C1) and bidirectional overrides.
+UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text):
+    """`text` with control characters and bidirectional overrides shown escaped.
+
+    Printed raw, a peer's "\\x1b[2J" would clear the screen, and "\\r" or U+202E forge a
+    line; tabs and ordinary letters (Vietnamese included) stay as they are.
     """
-    no_reply = f"no reply from {host} port {port} within {timeout:g} seconds"
-    closed = f"{host} port {port} closed the connection without replying"
-    sock.settimeout(timeout)
-    try:
-        sock.sendall(request + b"\n")
-    except ConnectionError:
-        pass  # the server is gone, but a reply it sent first may still be waiting: read on
-    except socket.timeout:
-        raise ClientError(no_reply) from None
-    except OSError:
-        raise ClientError(closed) from None
-    deadline = time.monotonic() + timeout
-    while b"\n" not in pending:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise ClientError(no_reply)
-        sock.settimeout(remaining)
-        try:
-            data = sock.recv(65536)
-        except socket.timeout:
-            raise ClientError(no_reply) from None
-        except OSError:  # reset by the server, or lost on the way
-            data = b""
-        if not data:  # the server closed before a whole reply line came
-            raise ClientError(closed)
-        pending += data
-    reply, _, pending = pending.partition(b"\n")
-    return reply, pending
+    return UNSAFE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
-def show(reply):
-    """Print a reply as text; an ERROR reply goes to standard error. True if it was one."""
-    text = reply.decode("utf-8", "replace")
-    if text.startswith("ERROR"):
-        print(text, file=sys.stderr)
-        return True
-    print(text)
-    return False
-
-
-def run(args):
-    # os.fsencode gives back the very bytes typed, even ones that are not UTF-8.
-    request = os.fsencode(args.message)
-    sock = connect(args.host, args.port, args.timeout)
-    with sock:  # leaving "with" is the lecture's close()
-        reply, _ = ask(sock, request, b"", args.host, args.port, args.timeout)
-    return 1 if show(reply) else 0  # an ERROR reply makes the exit status 1
-
-
-def main(argv=None):
+def friendly(main, argv=None):
+    """Run main(argv); any failure ends as one line on standard error, not a traceback."""
     for stream in (sys.stdout, sys.stderr):
         # Line by line, so that each reply shows at once even through a pipe; and a
         # terminal that cannot show a character gets "?" instead of a traceback.
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(line_buffering=True, errors="replace")
     try:
-        return run(parse_args(argv))
+        return main(argv)
     except ClientError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -168,4 +192,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(friendly(main))

@@ -45,7 +45,7 @@ def main(argv=None):
             except socket.timeout:
                 raise ClientError(no_reply(host, port, timeout)) from None
             except ConnectionError:
-                pass  # the server hung up, maybe after replying (line too long): read on
+                pass  # the server hung up, maybe after an ERROR reply (busy, too long): read on
             reply, pending = receive_reply(sock, pending, host, port, timeout)
             if show(reply):
                 status = 1  # an ERROR reply: say so at the end, but go on with the next
