@@ -26,7 +26,7 @@ BUSY = "ERROR server busy (max {} clients)\n"
 LINGER = 2  # seconds a client we hang up on has to read our last replies
 # Requests answered for one client before the others get their turn: one 64 kB chunk
 # may hold 65536 requests, and 300 such clients must not keep a newcomer waiting.
-TURN = 256
+TURN = 64
 # Turned-away clients that may linger at once (see Busy); each holds an open file.
 MAX_LINGERING = 8
 
