@@ -12,6 +12,7 @@ and the server answers any datagram with its greeting.
 import argparse
 import math
 import os
+import re
 import socket
 import sys
 import time
@@ -22,8 +23,85 @@ TIMEOUT = 5  # seconds to wait for the server, over all tries: never hang foreve
 TRIES = 3  # UDP may lose a datagram: send the request up to this many times
 
 
-class ClientError(Exception):
-    """A failure told as one line on standard error, with exit status 1."""
+def main(argv=None):
+    """Send an empty datagram, print the greeting; return the exit status."""
+    host, port, timeout = options(argv)
+    family, address = server_address(host, port)
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:  # "with": close() at the end
+        # An empty datagram is enough: the server answers any datagram with its greeting.
+        greeting = ask(sock, b"", address, host, port, timeout)
+    if greeting.endswith(b"\n"):  # the server ends its reply as the request ended
+        greeting = greeting[:-1]
+    print(printable(greeting.decode("utf-8", "replace")))
+    return 0
+
+
+def ask(sock, request, address, host, port, timeout):
+    """Send one request datagram, return the reply datagram; try up to TRIES times.
+
+    One datagram is one message: no line ending needed. But UDP may lose it, or the
+    reply, without a word: no reply within timeout / TRIES seconds means send again.
+    """
+    for _ in range(TRIES):
+        try:
+            sock.sendto(request, address)
+        except (ConnectionRefusedError, ConnectionResetError):
+            pass  # an earlier try was refused (Windows says so here): a lost try
+        except OSError as error:  # no route to the server, say
+            reason = error.strerror or error
+            raise ClientError(f"cannot connect to {host} port {port}: {reason}") from None
+        deadline = time.monotonic() + timeout / TRIES
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break  # this try is lost: send again
+            sock.settimeout(remaining)
+            try:
+                data, sender = sock.recvfrom(65535)
+            except socket.timeout:
+                break
+            except (ConnectionRefusedError, ConnectionResetError):
+                continue  # Windows reports "port unreachable" (no server there) this way
+            # UDP has no connection: anyone may send us a datagram. Only the
+            # server's counts (the first two fields: host and port, IPv6 too).
+            if sender[:2] == address[:2]:
+                return data
+    raise ClientError(
+        f"no reply from {host} port {port} after {TRIES} tries in {timeout:g} seconds"
+        " (is the server running?)"
+    )
+
+
+# ----- Beyond the slides -----
+# Options, friendly errors, IPv6 and Windows: what a real client needs.
+
+
+def options(argv):
+    """The server's host, port and timeout, from the command line."""
+    parser = argparse.ArgumentParser(
+        description="The slides' demo, UDP client: "
+        "sends an empty datagram to the server, prints its greeting.",
+        epilog="Exit status: 0 on a greeting, 1 when the server cannot be reached, "
+        "2 on wrong arguments.",
+    )
+    parser.add_argument("--host", default=HOST, help=f"the server's address (default {HOST})")
+    parser.add_argument("--port", type=port_number, default=PORT,
+                        help=f"the server's port (default {PORT})")
+    parser.add_argument("--timeout", type=seconds, default=TIMEOUT, metavar="SECONDS",
+                        help=f"seconds to wait for the server (default {TIMEOUT})")
+    args = parser.parse_args(argv)
+    return args.host, args.port, args.timeout
+
+
+def port_number(text):
+    """argparse type for --port: 0 to 65535 (0 lets a server take any free port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
+    return value
 
 
 def seconds(text):
@@ -37,35 +115,10 @@ def seconds(text):
     return value
 
 
-def port_number(text):
-    """argparse type for --port: 0 to 65535 (anything else makes socket raise)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
-    return value
-
-
-def parse_args(argv):
-    parser = argparse.ArgumentParser(
-        description="The slides' demo, UDP client: "
-        "sends an empty datagram to the server, prints its greeting.",
-        epilog="Exit status: 0 on a greeting, 1 when the server cannot be reached, "
-        "2 on wrong arguments.",
-    )
-    parser.add_argument("--host", default=HOST, help=f"the server's address (default {HOST})")
-    parser.add_argument("--port", type=port_number, default=PORT,
-                        help=f"the server's port (default {PORT})")
-    parser.add_argument("--timeout", type=seconds, default=TIMEOUT, metavar="SECONDS",
-                        help=f"seconds to wait for the server (default {TIMEOUT})")
-    return parser.parse_args(argv)
-
-
 def server_address(host, port):
-    """The address replies come from: "localhost" and the like, resolved once."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    """The address family and the address replies come from, resolved once: "localhost"
+    becomes 127.0.0.1, and a reply must come from there."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # "::1" is IPv6
     try:
         info = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)
     except OSError as error:
@@ -74,71 +127,32 @@ def server_address(host, port):
     return family, info[0][4]
 
 
-def ask(request, family, address, host, port, timeout):
-    """Send one request datagram, return the reply datagram; try up to TRIES times.
+class ClientError(Exception):
+    """A failure told as one line on standard error, with exit status 1."""
 
-    A new socket for each request: a late reply to an earlier request, lost and
-    given up on, then lands on a closed socket and can never pass for this reply.
+
+# Control characters (C0 but tab, DEL, C1) and bidirectional overrides.
+UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text):
+    """`text` with control characters and bidirectional overrides shown escaped.
+
+    Printed raw, a peer's "\\x1b[2J" would clear the screen, and "\\r" or U+202E forge a
+    line; tabs and ordinary letters (Vietnamese included) stay as they are.
     """
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        for _ in range(TRIES):
-            try:
-                sock.sendto(request, address)
-            except (ConnectionRefusedError, ConnectionResetError):
-                pass  # an earlier try was refused (Windows says so here): a lost try
-            except OSError as error:  # no route to the server, say
-                reason = error.strerror or error
-                raise ClientError(f"cannot connect to {host} port {port}: {reason}") from None
-            deadline = time.monotonic() + timeout / TRIES
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break  # this try is lost: send again
-                sock.settimeout(remaining)
-                try:
-                    data, sender = sock.recvfrom(65535)
-                except socket.timeout:
-                    break
-                except (ConnectionRefusedError, ConnectionResetError):
-                    # Windows reports "port unreachable" (no server there) this way.
-                    continue
-                # UDP has no connection: anyone may send us a datagram. Only the
-                # server's counts (the first two fields: host and port, IPv6 too).
-                if sender[:2] == address[:2]:
-                    return data
-    raise ClientError(
-        f"no reply from {host} port {port} after {TRIES} tries in {timeout:g} seconds"
-        " (is the server running?)"
-    )
+    return UNSAFE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
-def show(reply):
-    """Print a reply as text; an ERROR reply goes to standard error. True if it was one."""
-    if reply.endswith(b"\n"):
-        reply = reply[:-1]
-    text = reply.decode("utf-8", "replace")
-    if text.startswith("ERROR"):
-        print(text, file=sys.stderr)
-        return True
-    print(text)
-    return False
-
-
-def run(args):
-    family, address = server_address(args.host, args.port)
-    # An empty datagram is enough: the server answers any datagram with its greeting.
-    reply = ask(b"", family, address, args.host, args.port, args.timeout)
-    return 1 if show(reply) else 0  # an ERROR reply makes the exit status 1
-
-
-def main(argv=None):
+def friendly(main, argv=None):
+    """Run main(argv); any failure ends as one line on standard error, not a traceback."""
     for stream in (sys.stdout, sys.stderr):
         # Line by line, so that each reply shows at once even through a pipe; and a
         # terminal that cannot show a character gets "?" instead of a traceback.
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(line_buffering=True, errors="replace")
     try:
-        return run(parse_args(argv))
+        return main(argv)
     except ClientError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -151,4 +165,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(friendly(main))
