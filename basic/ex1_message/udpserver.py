@@ -1,56 +1,81 @@
 """UDP server of Bài 1 (ex1_message): prints each message, answers "From SERVER UDP".
 
-Lecture "Python Sockets", Bài 1 over UDP. Standard library only; copy this file anywhere
-and run:
-
-    python3 udpserver.py              # terminal 1: the server, port 8090
-    python3 udpclient.py              # terminal 2: the client, prints From SERVER UDP
-
-or by hand: `echo hello | nc -u -w 1 127.0.0.1 8090`.
+Lecture "Python Sockets", Bài 1 over UDP. Standard library only; copy this file anywhere,
+run `python3 udpserver.py` (port 8090), then `python3 udpclient.py` in a second terminal
+(it prints From SERVER UDP), or `echo hello | nc -u -w 1 127.0.0.1 8090`.
 """
 
-import argparse
-import errno
-import os
 import socket
-import sys
+import argparse, atexit, errno, os, re, signal, sys, threading, traceback  # beyond the slides
 
 HOST = "127.0.0.1"  # loopback only by default: --host 0.0.0.0 opens it to the classroom
 PORT = 8090  # the lecture's port for Bài 1
-TIMEOUT = 60  # accepted for symmetry with the TCP server: UDP has no connection to time out
 MAX_DATAGRAM = 65535  # read any datagram whole: a smaller buffer would cut it silently
-POLL = 0.5  # how often the receive loop wakes up to notice Ctrl+C (Windows needs it)
 
-REPLY = b"From SERVER UDP\n"
+
+def main(argv=None):
+    args = parse_args(argv)
+    prepare_process()  # output that never stops the server; SIGTERM stops it as Ctrl+C
+    try:
+        family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+        server = socket.socket(family, socket.SOCK_DGRAM)
+        with server:
+            try:
+                set_options(server)  # a port of its own; "::" takes IPv4 too
+                server.bind((args.host, args.port))  # no listen(), no accept(): no connections
+            except OSError as error:
+                return cannot_listen(args.host, args.port, error)  # one line, exit status 1
+            port = server.getsockname()[1]  # the real one, also with --port 0
+            say(f"UDP server listening on {args.host} port {port}, Ctrl+C to stop")
+            server.settimeout(POLL)  # a blocking recvfrom() never sees Ctrl+C on Windows
+            while True:
+                try:
+                    data, addr = server.recvfrom(MAX_DATAGRAM)
+                except socket.timeout:
+                    continue  # nothing came: a chance to notice Ctrl+C
+                except ConnectionResetError:
+                    # Windows reports here that an earlier reply was refused (ICMP port
+                    # unreachable): that client is gone, the others are not.
+                    continue
+                say("Got datagram from %r" % (addr[:2],))
+                # No connection, no thread: one datagram in, one datagram out, to its sender.
+                try:
+                    server.sendto(answer(data, addr), addr)
+                except OSError:
+                    pass  # UDP promises nothing: a reply that can't go is simply lost
+                except Exception:
+                    report_bug()  # a bug must be seen, as socketserver shows it; serve on
+    except KeyboardInterrupt:
+        say("Server stopped")
+    return 0
 
 
 def answer(datagram: bytes, addr) -> bytes:
-    """Bài 1's logic: print the client's message, reply with the server's one."""
-    # A datagram is already one whole message; a trailing "\n" or "\r\n" is tolerated.
-    if datagram.endswith(b"\n"):
-        datagram = datagram[:-1]
-        if datagram.endswith(b"\r"):
-            datagram = datagram[:-1]
+    """Bài 1's logic: print the client's message; the reply datagram is the server's.
+
+    The reply ends in "\\n" exactly when the request did: the slides' sendto() and
+    recvfrom() programs send and expect bare text. A trailing "\\n" or "\\r\\n" of the
+    request is not part of the message.
+    """
+    text, ending = datagram, b""
+    if text.endswith(b"\n"):
+        text, ending = text[:-1], b"\n"
+        if text.endswith(b"\r"):
+            text = text[:-1]
     # Bytes on the wire, text on the screen: decode once, here. Invalid UTF-8 shows as
     # "\ufffd" instead of crashing the server.
-    print("Received from %r: %s" % (addr[:2], datagram.decode("utf-8", "replace")))
-    return REPLY
+    say("Received from %r: %s" % (addr[:2], printable(text.decode("utf-8", "replace"))))
+    return b"From SERVER UDP" + ending
 
 
-def port_number(text):
-    """argparse type: a TCP/UDP port, 0 to 65535 (0 lets the system pick one)."""
-    port = int(text)
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError("must be between 0 and 65535")
-    return port
+# ----- Beyond the slides -----
+# What a real server needs and the slides leave out: options, friendly errors, Windows,
+# IPv6, signals.
 
-
-def seconds(text):
-    """argparse type: a number of seconds greater than 0."""
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
+POLL = 0.5  # how often a waiting server wakes up to notice Ctrl+C (Windows needs it)
+PRINT_LOCK = threading.Lock()  # one line at a time, whole, from many threads
+# Control characters (C0 but tab, DEL, C1) and bidirectional overrides.
+UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def parse_args(argv):
@@ -64,75 +89,90 @@ def parse_args(argv):
                         "opens the server to the classroom network, ::1 is IPv6 loopback)")
     parser.add_argument("--port", type=port_number, default=PORT,
                         help="port to listen on (default %(default)s; 0 lets the system pick one)")
-    parser.add_argument("--timeout", type=seconds, default=TIMEOUT,
-                        help="accepted like the TCP server's; UDP has no connection to "
-                        "close (default %(default)s)")
     return parser.parse_args(argv)
 
 
-def open_server(host, port):
-    """socket() and bind(): a UDP server has no listen() and no accept()."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    server = socket.socket(family, socket.SOCK_DGRAM)
+def port_number(text):
+    """argparse type for --port: 0 to 65535 (0 lets a server take any free port)."""
     try:
-        # No SO_REUSEADDR here: for UDP it would let a second server bind the same port
-        # (and steal half the datagrams) instead of reporting "address already in use".
-        if os.name != "posix" and hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
-            # Windows lets another program take over a port unless we forbid it.
-            server.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
-        if family == socket.AF_INET6:
-            try:
-                # "::" then receives IPv4 datagrams too, where the OS allows it.
-                server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            except (AttributeError, OSError):
-                pass
-        server.bind((host, port))
-    except BaseException:
-        server.close()
-        raise
-    return server
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
+    return value
 
 
-def main(argv=None):
+def prepare_process():
+    """Output line by line that survives any character; SIGTERM stops the server as Ctrl+C."""
     if hasattr(sys.stdout, "reconfigure"):
         # One line at a time, even into a pipe; never crash on a character the
         # console can't show.
         sys.stdout.reconfigure(line_buffering=True, errors="replace")
-    args = parse_args(argv)
-    try:
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    # `kill`, `timeout` or a service manager send SIGTERM: without this the server would
+    # die at once, without "Server stopped". Python runs the handler in the main thread,
+    # which then stops exactly as on Ctrl+C.
+    signal.signal(signal.SIGTERM, interrupt)
+    # Python aborts when, flushing stdout at exit, it finds a thread still inside print().
+    atexit.register(PRINT_LOCK.acquire, True, 1)
+
+
+def set_options(server):
+    """Socket options a real server needs, on every system."""
+    if os.name == "posix":
+        if server.type == socket.SOCK_STREAM:
+            # Restart at once on the same port, without waiting out TIME_WAIT. (Not for
+            # UDP: there it would let a second server take the port and half its datagrams.)
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    elif hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
+        # Windows lets another program share or take over a port unless we forbid it.
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+    if server.family == socket.AF_INET6:
         try:
-            server = open_server(args.host, args.port)
-        except OSError as e:
-            if e.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None)):
-                reason = "address already in use (is another server running? try --port 0)"
-            else:
-                reason = e.strerror or str(e)
-            print("error: cannot listen on %s port %s: %s" % (args.host, args.port, reason),
-                  file=sys.stderr)
-            return 1
-        with server:
-            print("UDP server listening on %s port %d, Ctrl+C to stop"
-                  % (args.host, server.getsockname()[1]))
-            # On Windows a blocking recvfrom() never sees Ctrl+C: wake up twice a second.
-            server.settimeout(POLL)
-            while True:
-                try:
-                    data, addr = server.recvfrom(MAX_DATAGRAM)
-                except socket.timeout:
-                    continue
-                except ConnectionResetError:
-                    # Windows reports here that an earlier reply was refused (ICMP port
-                    # unreachable): that client is gone, the others are not.
-                    continue
-                print("Got datagram from %r" % (addr[:2],))
-                # No connection, no thread: one datagram in, one datagram out, to its sender.
-                try:
-                    server.sendto(answer(data, addr), addr)
-                except OSError:
-                    pass  # UDP promises nothing: a reply that can't go is simply lost
-    except KeyboardInterrupt:
-        print("Server stopped")
-        return 0
+            # "::" then serves IPv4 clients too, where the OS allows it.
+            server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        except (AttributeError, OSError):
+            pass
+
+
+def cannot_listen(host, port, error):
+    """Say in one line why the server cannot listen (no traceback); exit status 1."""
+    if error.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None)):
+        reason = "address already in use (is another server running? try --port 0)"
+    else:
+        reason = error.strerror or str(error)
+    say("error: cannot listen on %s port %s: %s" % (host, port, reason), file=sys.stderr)
+    return 1
+
+
+def say(text, file=None):
+    """print() that never stops the server: the lock keeps each line whole between
+    threads, and a line that cannot be printed (output closed: `| head -1`, a closed
+    SSH session) is dropped."""
+    with PRINT_LOCK:
+        try:
+            print(text, file=file)
+        except (OSError, ValueError):
+            pass
+
+
+def report_bug():
+    """The exception being handled, with its traceback, on stderr (as socketserver's
+    handle_error does): the server goes on serving the other clients."""
+    say(traceback.format_exc().rstrip("\n"), file=sys.stderr)
+
+
+def printable(text):
+    """`text` with control characters and bidirectional overrides shown escaped.
+
+    Printed raw, a peer's "\\x1b[2J" would clear the screen, and "\\r" or U+202E forge a
+    line; tabs and ordinary letters (Vietnamese included) stay as they are.
+    """
+    return UNSAFE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
 if __name__ == "__main__":

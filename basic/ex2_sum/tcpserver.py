@@ -7,7 +7,7 @@ Lecture "Python Sockets", Bài 2. Standard library only; copy this file anywhere
 
 import socket
 import threading
-import argparse, errno, math, os, re, signal, sys, time, traceback  # beyond the slides
+import argparse, atexit, errno, math, os, re, signal, sys, time, traceback  # beyond the slides
 
 HOST = "127.0.0.1"  # loopback only by default: --host 0.0.0.0 opens it to the classroom
 PORT = 8091  # the lecture's port for Bài 2
@@ -146,6 +146,11 @@ class Framing:
         # A recv() or sendall() stuck longer than this raises socket.timeout, which
         # closes the connection: a silent or never-reading client can't hold it forever.
         conn.settimeout(timeout)
+        # The system would queue megabytes of replies for a client that does not read,
+        # and we would compute them all while the others wait. A small send buffer (the
+        # system doubles it for its bookkeeping) keeps what we owe one client near
+        # MAX_UNSENT: our batch, plus about a third of that queued in the system.
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_UNSENT // 4)
 
     def split(self, data):
         """The requests that `data` completes, one by one, as (request, ending).
@@ -169,6 +174,8 @@ class Framing:
             if data is None:
                 return
             end = data.find(b"\n")
+        if end >= 0 and self.wait != self.timeout:
+            self.set_wait(self.timeout)  # a request completes: the client is not idle
         # Look for "\n" in the new bytes only: rescanning `pending` every time would make
         # one byte per packet quadratic.
         while end >= 0:
@@ -188,9 +195,8 @@ class Framing:
         pending += data[start:]
         if len(pending) > MAX_LINE + 1:  # + 1: the line's "\r" may wait for its "\n"
             raise LineTooLong
-        if start:  # this read completed requests: the client is not idle
+        if start:  # this read completed requests: the idle time starts again
             self.last = time.monotonic()
-            self.set_wait(self.timeout)
         elif pending:  # still no complete request: only what is left of the timeout
             left = self.last + self.timeout - time.monotonic()
             if left <= 0:
@@ -225,9 +231,11 @@ class Framing:
             self.wait = seconds
 
 
-# ----- Beyond the slides: options, limits, errors, Windows, IPv6, signals -----
+# ----- Beyond the slides -----
+# What a real server needs and the slides leave out: options, limits, friendly errors,
+# Windows, IPv6, signals.
 
-POLL = 0.5  # how often the accept loop wakes up to notice Ctrl+C (Windows needs it)
+POLL = 0.5  # how often a waiting server wakes up to notice Ctrl+C (Windows needs it)
 LINGER = 2  # seconds to drain a client we hang up on, so that it can read our last words
 RESERVED_FILES = 32  # open files a server keeps for itself (listening socket, logs...)
 PRINT_LOCK = threading.Lock()  # one line at a time, whole, from many threads
@@ -312,19 +320,23 @@ def prepare_process():
     # die at once, without "Server stopped". Python runs the handler in the main thread,
     # which then stops exactly as on Ctrl+C.
     signal.signal(signal.SIGTERM, interrupt)
+    # Python aborts when, flushing stdout at exit, it finds a thread still inside print().
+    atexit.register(PRINT_LOCK.acquire, True, 1)
 
 
 def set_options(server):
     """Socket options a real server needs, on every system."""
     if os.name == "posix":
-        # Restart at once on the same port, without waiting out TIME_WAIT.
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if server.type == socket.SOCK_STREAM:
+            # Restart at once on the same port, without waiting out TIME_WAIT. (Not for
+            # UDP: there it would let a second server take the port and half its datagrams.)
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     elif hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
-        # On Windows SO_REUSEADDR would let two servers share the port; this forbids it.
+        # Windows lets another program share or take over a port unless we forbid it.
         server.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
     if server.family == socket.AF_INET6:
         try:
-            # "::" then accepts IPv4 clients too, where the OS allows it.
+            # "::" then serves IPv4 clients too, where the OS allows it.
             server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         except (AttributeError, OSError):
             pass
@@ -391,6 +403,7 @@ class Clients:
         hang_up(conn, words, linger=0)
 
     def show_out(self, conn, words):
+        """hang_up() in a thread of its own, then free its place."""
         try:
             hang_up(conn, words)
         finally:
@@ -400,7 +413,8 @@ class Clients:
         """accept() failed. Out of files (EMFILE, ENFILE), free the spare file, accept the
         newcomer, turn it away, and take the file back; anything else (a client that gave
         up, no memory): pause a little instead of spinning, and keep serving."""
-        if error.errno in (errno.EMFILE, errno.ENFILE) and self.spare is not None:
+        out_of_files = (errno.EMFILE, errno.ENFILE, getattr(errno, "WSAEMFILE", errno.EMFILE))
+        if error.errno in out_of_files and self.spare is not None:
             self.spare.close()
             self.spare = None
             try:
