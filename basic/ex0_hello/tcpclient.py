@@ -66,7 +66,7 @@ def receive_all(sock, host, port, timeout):
 
 def show(greeting):
     """Print the greeting; return the exit status (1 for an ERROR reply, on stderr)."""
-    if greeting.endswith(b"\n"):
+    if greeting.endswith(b"\n"):  # the greeting is a line; its "\n" is not part of the text
         greeting = greeting[:-1]
     text = printable(greeting.decode("utf-8", "replace"))
     if text.startswith("ERROR"):  # "ERROR server busy (max N clients)", the one it may send
@@ -152,7 +152,8 @@ def printable(text):
 
 
 def friendly(main, argv=None):
-    """Run main(argv); any failure ends as one line on standard error, not a traceback."""
+    """main(argv)'s exit status; a ClientError is told in one line on standard error, and
+    Ctrl+C or a closed standard output end the client quietly: never a traceback."""
     for stream in (sys.stdout, sys.stderr):
         # Line by line, so that each reply shows at once even through a pipe; and a
         # terminal that cannot show a character gets "?" instead of a traceback.

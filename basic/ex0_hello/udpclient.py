@@ -30,10 +30,7 @@ def main(argv=None):
     with socket.socket(family, socket.SOCK_DGRAM) as sock:  # "with": close() at the end
         # An empty datagram is enough: the server answers any datagram with its greeting.
         greeting = ask(sock, b"", address, host, port, timeout)
-    if greeting.endswith(b"\n"):  # the server ends its reply as the request ended
-        greeting = greeting[:-1]
-    print(printable(greeting.decode("utf-8", "replace")))
-    return 0
+    return show(greeting)
 
 
 def ask(sock, request, address, host, port, timeout):
@@ -70,6 +67,18 @@ def ask(sock, request, address, host, port, timeout):
         f"no reply from {host} port {port} after {TRIES} tries in {timeout:g} seconds"
         " (is the server running?)"
     )
+
+
+def show(greeting):
+    """Print the greeting; return the exit status (1 for an ERROR reply, on stderr)."""
+    if greeting.endswith(b"\n"):  # a server may end its datagram so: not part of the text
+        greeting = greeting[:-1]
+    text = printable(greeting.decode("utf-8", "replace"))
+    if text.startswith("ERROR"):  # not from an ex0 server: another exercise's, say
+        print(text, file=sys.stderr)
+        return 1
+    print(text)
+    return 0
 
 
 # ----- Beyond the slides -----
@@ -116,8 +125,10 @@ def seconds(text):
 
 
 def server_address(host, port):
-    """The address family and the address replies come from, resolved once: "localhost"
-    becomes 127.0.0.1, and a reply must come from there."""
+    """The address family and the server's address, resolved once.
+
+    Only a datagram from that very address is a reply: "localhost" must become 127.0.0.1.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET  # "::1" is IPv6
     try:
         info = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)
@@ -145,7 +156,8 @@ def printable(text):
 
 
 def friendly(main, argv=None):
-    """Run main(argv); any failure ends as one line on standard error, not a traceback."""
+    """main(argv)'s exit status; a ClientError is told in one line on standard error, and
+    Ctrl+C or a closed standard output end the client quietly: never a traceback."""
     for stream in (sys.stdout, sys.stderr):
         # Line by line, so that each reply shows at once even through a pipe; and a
         # terminal that cannot show a character gets "?" instead of a traceback.

@@ -65,11 +65,11 @@ def receive_reply(sock, pending, host, port, timeout):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break  # time is up: what came by then is the reply
-        sock.settimeout(min(remaining, PAUSE) if received else remaining)  # bytes, then a pause
+        sock.settimeout(min(remaining, PAUSE) if received else remaining)
         try:
             data = sock.recv(1024)
         except socket.timeout:
-            break
+            break  # the server paused after bytes (a bare reply), or time is up
         except OSError:  # reset by the server, or lost on the way
             data = b""
         if not data:  # the server closed the connection
@@ -191,6 +191,7 @@ def connect_failure(error, host, port, timeout):
 
 
 def no_reply(host, port, timeout):
+    """The one line for a server that says nothing for the whole timeout."""
     return f"no reply from {host} port {port} within {timeout:g} seconds"
 
 
@@ -208,7 +209,8 @@ def printable(text):
 
 
 def friendly(main, argv=None):
-    """Run main(argv); any failure ends as one line on standard error, not a traceback."""
+    """main(argv)'s exit status; a ClientError is told in one line on standard error, and
+    Ctrl+C or a closed standard output end the client quietly: never a traceback."""
     for stream in (sys.stdout, sys.stderr):
         # Line by line, so that each reply shows at once even through a pipe; and a
         # terminal that cannot show a character gets "?" instead of a traceback.

@@ -79,7 +79,7 @@ def ask(sock, request, address, host, port, timeout):
 
 def show(reply):
     """Print a reply; an ERROR reply goes to standard error. True if it was one."""
-    if reply.endswith(b"\n"):  # the server ends its reply as the request ended
+    if reply.endswith(b"\n"):  # a server may end its datagram so: not part of the text
         reply = reply[:-1]
     text = printable(reply.decode("utf-8", "replace"))
     if text.startswith("ERROR"):
@@ -167,8 +167,10 @@ def stdin_lines(prompt):
 
 
 def server_address(host, port):
-    """The address family and the address replies come from, resolved once: "localhost"
-    becomes 127.0.0.1, and a reply must come from there."""
+    """The address family and the server's address, resolved once.
+
+    Only a datagram from that very address is a reply: "localhost" must become 127.0.0.1.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET  # "::1" is IPv6
     try:
         info = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)
@@ -196,7 +198,8 @@ def printable(text):
 
 
 def friendly(main, argv=None):
-    """Run main(argv); any failure ends as one line on standard error, not a traceback."""
+    """main(argv)'s exit status; a ClientError is told in one line on standard error, and
+    Ctrl+C or a closed standard output end the client quietly: never a traceback."""
     for stream in (sys.stdout, sys.stderr):
         # Line by line, so that each reply shows at once even through a pipe; and a
         # terminal that cannot show a character gets "?" instead of a traceback.
