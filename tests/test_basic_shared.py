@@ -29,13 +29,13 @@ PER_SCRIPT = {
     "talk", "exchange", "request", "session",  # a client's conversation: TCP or UDP
     "DESCRIPTION", "EPILOG", "USAGE",  # help texts
     "MESSAGE",  # ex1's message says TCP or UDP
-    "REPLY",  # ex1's reply says TCP or UDP; ex0's greeting
+    "REPLY",  # ex1's reply says TCP or UDP
+    "GREETING",  # ex0's: a line over TCP, bare over UDP (its "\n" only when the request had one)
 }
 # Names that are the same in the four scripts of one exercise, different across exercises.
 PER_EXERCISE = {
     "PORT",  # the lecture's port of the exercise
     "PROMPT",  # what the client asks for on a terminal
-    "GREETING",  # ex0 only, but the TCP and UDP wording must agree
 }
 # Names that are the same in the four scripts of one kind (all tcpserver.py, all
 # udpclient.py...), different across kinds.
