@@ -168,7 +168,9 @@ def test_bad_timeouts_refused(value):
 @pytest.mark.parametrize("option, value, message", [
     ("--timeout", "inf", "--timeout: not a positive number of seconds: 'inf'"),
     ("--timeout", "nan", "--timeout: not a positive number of seconds: 'nan'"),
+    ("--timeout", "1e400", "--timeout: not a positive number of seconds: '1e400'"),
     ("--timeout", "0", "--timeout: not a positive number of seconds: '0'"),
+    ("--timeout", "-1", "--timeout: not a positive number of seconds: '-1'"),
     ("--timeout", "abc", "--timeout: not a positive number of seconds: 'abc'"),
     ("--port", "abc", "--port: not a port number (0 to 65535): 'abc'"),
     ("--port", "70000", "--port: not a port number (0 to 65535): '70000'"),
