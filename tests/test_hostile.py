@@ -656,6 +656,16 @@ def test_twistd_start_up_failure_is_one_line(options):
         lines == [] and stdout_last and "--listen" in stdout_last[0]), result
 
 
+def test_twistd_bad_host_is_the_scripts_line():
+    """twistd with `--host nonexistent.invalid`: the scripts' exact line on stderr, exit 1."""
+    result = harness.run(["twistd", "-n", "ex2-sum", "--host", "nonexistent.invalid",
+                          "--port", "0"], timeout=30)
+    no_traceback(result.stdout, result.stderr)
+    assert result.returncode == 1, result
+    assert re.fullmatch(rb"error: cannot listen on nonexistent\.invalid port 0: [^\n]+\n",
+                        result.stderr), result
+
+
 @pytest.mark.parametrize("impl", SCRIPTS)
 def test_script_bad_host_is_one_line(impl):
     """`--host nonexistent.invalid`: one `error: cannot listen on ...` line, exit 1."""
