@@ -89,7 +89,9 @@ MAX_DRAIN = 65536  # bytes we read from it meanwhile, at most
 POLL = 0.5  # how often a waiting server wakes up to notice Ctrl+C (Windows needs it)
 LINGER = 2  # seconds to drain a client we hang up on, so that it can read our last words
 RESERVED_FILES = 32  # open files a server keeps for itself (listening socket, logs...)
-PRINT_LOCK = threading.Lock()  # one line at a time, whole, from many threads
+# One line at a time, whole, from many threads. Reentrant: on Python 3.9 a Ctrl+C can
+# strike between taking and giving back the lock, and "Server stopped" must not wait.
+PRINT_LOCK = threading.RLock()
 
 
 def parse_args(argv):
@@ -308,7 +310,9 @@ def say(text, file=None):
     SSH session) is dropped."""
     with PRINT_LOCK:
         try:
-            print(text, file=file)
+            # The line and its end in one write: a Ctrl+C between the two would glue
+            # "Server stopped" to the end of the line before it.
+            print(text + "\n", end="", file=file)
         except (OSError, ValueError):
             pass
 

@@ -73,7 +73,9 @@ def answer(datagram: bytes, addr) -> bytes:
 # IPv6, signals.
 
 POLL = 0.5  # how often a waiting server wakes up to notice Ctrl+C (Windows needs it)
-PRINT_LOCK = threading.Lock()  # one line at a time, whole, from many threads
+# One line at a time, whole, from many threads. Reentrant: on Python 3.9 a Ctrl+C can
+# strike between taking and giving back the lock, and "Server stopped" must not wait.
+PRINT_LOCK = threading.RLock()
 # Control characters (C0 but tab, DEL, C1) and bidirectional overrides.
 UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
@@ -155,7 +157,9 @@ def say(text, file=None):
     SSH session) is dropped."""
     with PRINT_LOCK:
         try:
-            print(text, file=file)
+            # The line and its end in one write: a Ctrl+C between the two would glue
+            # "Server stopped" to the end of the line before it.
+            print(text + "\n", end="", file=file)
         except (OSError, ValueError):
             pass
 
