@@ -21,10 +21,10 @@ def transports(impl, transport):
 
 
 def exchange(transport, port, host=harness.HOST):
-    """Ask an ex2 server for 3+4 over the transport; return the reply bytes."""
+    """Ask an ex2 server for 3+4 over the transport (a line: the reply ends in "\\n")."""
     if transport == "tcp":
         return harness.tcp_exchange(port, b"3 4\n", host)
-    return harness.udp_exchange(port, b"3 4", host)
+    return harness.udp_exchange(port, b"3 4\n", host)
 
 
 def other_local_address():
@@ -74,7 +74,7 @@ def test_ipv6_loopback(fresh, impl, transport):
             with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
                 sock.settimeout(5)
                 sock.sendto(b"3 4", ("::1", port))
-                assert sock.recvfrom(1024)[0] == b"7\n"
+                assert sock.recvfrom(1024)[0] == b"7"  # a bare request, a bare reply
                 client_port = sock.getsockname()[1]
             line = f"Got datagram from ('::1', {client_port})"
         server.wait_for_line(line, timeout=5)
@@ -168,3 +168,31 @@ def test_prints_the_clients_real_address(pool, impl, exercise, transport):
             client_port = sock.getsockname()[1]
         line = f"Got datagram from ('127.0.0.1', {client_port})"
     server.wait_for_line(line, timeout=5)
+
+
+def last_line(result):
+    lines = result.stderr.decode("utf-8", "replace").splitlines()
+    return lines[-1].split(": ", 1)[1] if lines else ""
+
+
+@pytest.mark.parametrize("exercise", cases.EXERCISES)
+@pytest.mark.parametrize("impl", ["basic", "twisted"])
+def test_udp_servers_take_no_timeout_nor_max_clients(impl, exercise):
+    """A UDP server has no connection to time out or count: --timeout and --max-clients
+    are unknown options there (exit 2), not accepted and ignored."""
+    argv = harness.server_argv(impl, exercise, "udp")
+    got = harness.parallel([lambda o=o: harness.run(argv + [o, "5"])
+                            for o in ("--timeout", "--max-clients")])
+    assert [(r.returncode, r.stdout, last_line(r)) for r in got] == [
+        (2, b"", "error: unrecognized arguments: --timeout 5"),
+        (2, b"", "error: unrecognized arguments: --max-clients 5")]
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "abc", "2.5"])
+@pytest.mark.parametrize("impl", ["basic", "twisted"])
+def test_max_clients_must_be_a_positive_whole_number(impl, value):
+    """`--max-clients 0` (or -3, abc, 2.5) gets `argument --max-clients: not a positive
+    whole number: '0'` and exit 2 from the TCP servers."""
+    result = harness.run(harness.server_argv(impl, "ex2_sum", "tcp") + ["--max-clients", value])
+    assert (result.returncode, result.stdout, last_line(result)) == (
+        2, b"", f"error: argument --max-clients: not a positive whole number: {value!r}")

@@ -181,11 +181,27 @@ def test_client_that_never_reads(fresh, impl):
 
 @impls
 def test_half_close_after_pipelined_requests(pool, impl):
-    """After a half-close every reply still arrives, then EOF; an unfinished last line is dropped."""
+    """After a half-close every reply still arrives, then EOF; an unfinished last line is
+    the client's last request, answered bare (no "\\n")."""
     server = pool.get(impl, "ex2_sum", "tcp")
     got = harness.tcp_exchange(server.ports["TCP"], b"3 4\n1 1\r\n9 9")
-    assert got == b"7\n2\n"
+    assert got == b"7\n2\n18"
     still_serves(server)
+
+
+@matrix
+@impls
+def test_half_close_unfinished_line_answered_bare(pool, impl, exercise):
+    """An unfinished line at half-close is answered bare; an empty answer (ex3, no valid
+    password) as "\\n"; a lone "\\r" is data, not a line end."""
+    server = pool.get(impl, exercise, "tcp")
+    port = server.ports["TCP"]
+    request, reply = SAMPLE[exercise]
+    bare = {"ex1_message": (b"x", b"From SERVER TCP"), "ex2_sum": (b"3 4\r", cases.ERR_SUM[:-1]),
+            "ex3_password": (b"abc", b"\n")}[exercise]
+    assert harness.tcp_exchange(port, request + b"\n" + request) == reply + reply[:-1]
+    assert harness.tcp_exchange(port, bare[0]) == bare[1]
+    still_serves(server, exercise)
 
 
 @impls
@@ -200,7 +216,8 @@ def test_reset_in_mid_line(pool, impl):
 
 @impls
 def test_idle_timeout(fresh, impl):
-    """With --timeout 1 a silent connection is closed after about a second."""
+    """With --timeout 1 a silent connection is closed after about a second, and so is a
+    connection one second after its last complete request."""
     server = fresh(impl, "ex2_sum", "tcp", options=["--timeout", "1"])
     with harness.connect(server.ports["TCP"]) as silent, \
             harness.connect(server.ports["TCP"]) as talker:
@@ -210,6 +227,25 @@ def test_idle_timeout(fresh, impl):
         assert harness.read_until_eof(talker) == b""
         elapsed = time.monotonic() - start
     assert 0.8 < elapsed < 5, elapsed
+    still_serves(server)
+
+
+@impls
+def test_idle_timeout_counts_from_the_last_complete_request(fresh, impl):
+    """--timeout 1: requests every 0.5 s keep a connection open for 2 s; then, with only
+    part of a line sent, it is closed about a second after its last complete request."""
+    server = fresh(impl, "ex2_sum", "tcp", options=["--timeout", "1"])
+    with harness.connect(server.ports["TCP"], nodelay=True) as sock:
+        for _ in range(4):
+            assert harness.tcp_request(sock, b"3 4\n", 2) == b"7\n"
+            time.sleep(0.5)
+        sock.sendall(b"3 4\n1")  # a complete request and one byte of the next
+        assert harness.read_exactly(sock, 2) == b"7\n"
+        start = time.monotonic()
+        sock.sendall(b" ")  # more bytes, no complete request: the timer is not reset
+        assert harness.read_until_eof(sock) == b""
+        elapsed = time.monotonic() - start
+    assert 0.5 < elapsed < 5, elapsed
     still_serves(server)
 
 
@@ -230,13 +266,16 @@ def test_hundreds_of_concurrent_clients(pool, impl):
 
 
 def udp_cases(exercise, size):
-    """Datagrams of an exercise, with their replies: big ones, empty ones, garbage."""
+    """Datagrams of an exercise, with their replies: big ones, empty ones, garbage.
+
+    The reply ends in "\\n" exactly when the datagram did, or when the answer is empty.
+    """
     big = long_request(exercise, size)[0] if exercise != "ex1_message" else b"x" * size
-    reply = {"ex1_message": b"From SERVER UDP\n", "ex2_sum": b"2\n",
-             "ex3_password": b"Abc123@1\n"}[exercise]
-    empty = {"ex1_message": b"From SERVER UDP\n", "ex2_sum": cases.ERR_SUM,
-             "ex3_password": b"\n"}[exercise]
-    return [(big, reply), (b"", empty), (b"\xff\xfe\x00\r\n", empty)]
+    reply = {"ex1_message": b"From SERVER UDP", "ex2_sum": b"2",
+             "ex3_password": b"Abc123@1"}[exercise]
+    empty = {"ex1_message": b"From SERVER UDP", "ex2_sum": cases.ERR_SUM[:-1],
+             "ex3_password": b""}[exercise]
+    return [(big, reply), (b"", empty or b"\n"), (b"\xff\xfe\x00\r\n", empty + b"\n")]
 
 
 @pytest.mark.parametrize("size", [10_000, cases.MAX_DATAGRAM], ids=["10kB", "65507B"])
@@ -253,6 +292,8 @@ def test_udp_big_empty_and_garbage_datagrams(pool, impl, exercise, size):
         # ex1's reply is fixed: the printed message proves the datagram was read whole.
         server.wait_for(lambda lines: any(line.endswith("): " + "x" * size) for line in lines),
                         timeout=5, what=f"the {size}-byte message printed")
-    assert harness.udp_exchange(port, SAMPLE[exercise][0]) == SAMPLE[exercise][1].replace(
-        b"TCP", b"UDP")
+    request, reply = SAMPLE[exercise]
+    reply = reply.replace(b"TCP", b"UDP")
+    assert harness.udp_exchange(port, request + b"\n") == reply
+    assert harness.udp_exchange(port, request) == reply[:-1]  # bare in, bare out
     assert server.stderr() == b""

@@ -37,10 +37,10 @@ def test_twistd_help_lists_the_four_services(tmp_path, where):
 
 @pytest.mark.parametrize("service", sorted(SERVICES.values()))
 def test_service_help_shows_its_options(service):
-    """`twistd <service> --help` shows --host, --port, --timeout and --listen."""
+    """`twistd <service> --help` shows --host, --port, --timeout, --max-clients and --listen."""
     result = harness.run(["twistd", service, "--help"])
     assert result.returncode == 0, result
-    for option in ("--host", "--port", "--timeout", "--listen"):
+    for option in ("--host", "--port", "--timeout", "--max-clients", "--listen"):
         assert option in result.stdout.decode(), option
 
 
@@ -51,7 +51,7 @@ def test_listen_endpoints(fresh, tmp_path):
         "--listen", f"unix:{path}", "--listen", "tcp:0:interface=127.0.0.1"])
     ports = server.ports
     assert harness.tcp_exchange(ports["TCP"], b"3 4\n-5 12\n") == b"7\n7\n"
-    assert harness.udp_exchange(ports["UDP"], b"3 4") == b"7\n"
+    assert harness.udp_exchange(ports["UDP"], b"3 4") == b"7"  # bare in, bare out
     assert harness.unix_exchange(path, b"3 4\n1 2\n") == b"7\n3\n"
 
 
@@ -82,7 +82,7 @@ def test_python_m_twisted_works_from_the_repo_root(tmp_path):
         ["python3", "-m", "twisted", "--log-format=text", "ex2-sum", "--port", "0"], tmp_path)
     try:
         assert harness.tcp_exchange(server.ports["TCP"], b"3 4\n") == b"7\n"
-        assert harness.udp_exchange(server.ports["UDP"], b"3 4") == b"7\n"
+        assert harness.udp_exchange(server.ports["UDP"], b"3 4\n") == b"7\n"
     finally:
         server.stop()
 
@@ -116,7 +116,7 @@ def test_background_service_and_kill(tmp_path):
     try:
         assert sorted(ports) == ["TCP", "UDP"], log_file.read_text()
         assert harness.tcp_exchange(ports["TCP"], b"3 4\n") == b"7\n"
-        assert harness.udp_exchange(ports["UDP"], b"3 4") == b"7\n"
+        assert harness.udp_exchange(ports["UDP"], b"3 4") == b"7"
     finally:
         os.kill(pid, signal.SIGTERM)  # what `kill $(cat twistd.pid)` does
         deadline = time.monotonic() + 10
