@@ -10,6 +10,7 @@ measurements) start their own with `harness.start` and stop it themselves.
 
 import os
 import shutil
+import signal
 import threading
 
 import pytest
@@ -18,8 +19,14 @@ from tests import harness
 
 
 def pytest_configure(config):
-    """Kill our servers on SIGTERM/SIGHUP too, not only on a normal end or Ctrl+C."""
+    """Kill our servers on SIGTERM/SIGHUP too, not only on a normal end or Ctrl+C; and
+    let them answer Ctrl+C even when the suite itself was started as a background job."""
     harness.kill_on_termination()
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # A shell starts a background job with SIGINT ignored, and an ignored signal stays
+        # ignored across exec: every server would ignore the tests' Ctrl+C. A handler
+        # (any but SIG_IGN) is reset to the default in the children instead.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class ServerPool:
