@@ -403,7 +403,8 @@ class SlideServer:
 
     TCP kinds: "one_shot" accepts one client, reads once, answers bare and closes (then
     stops); "accept_loop" does that for every client; "recv_loop" keeps each connection
-    and answers every recv(1024) with a bare reply until the client closes. With
+    and answers every recv(1024) with a bare reply until the client closes; "crlf" is
+    "accept_loop" ending each reply with "\\r\\n", as telnet-style servers do. With
     `split`, each reply goes out in two pieces 150 ms apart. UDP: recvfrom(1024), sendto
     a bare reply. `received` holds what was read: per connection, the list of recv()
     results (TCP); the datagrams (UDP).
@@ -451,7 +452,10 @@ class SlideServer:
         except socket.timeout:
             return
         self.received.append(data)
-        self.sock.sendto(slide_answer(self.exercise, "udp", data), address)
+        reply = slide_answer(self.exercise, "udp", data)
+        if self.kind == "crlf":
+            reply += b"\r\n"
+        self.sock.sendto(reply, address)
 
     def serve_connection(self, conn):
         if self.exercise == "ex0_hello":  # the slides' demo: send, close
@@ -469,6 +473,8 @@ class SlideServer:
                 return
 
     def send(self, conn, reply):
+        if self.kind == "crlf":
+            reply += b"\r\n"
         if self.split:
             half = len(reply) // 2
             conn.send(reply[:half])
@@ -526,6 +532,11 @@ def client_plan():
         udp_sent = [SENT[exercise].replace(b"TCP", b"UDP").rstrip(b"\n")]
         plan[f"{exercise}-udp"] = (exercise, "udp", None, False, ARGS[exercise], b"",
                                    ok(PRINTED[exercise].replace(b"TCP", b"UDP")), udp_sent)
+        # A reply ending in "\r\n" prints without its "\r", as "\n" alone would.
+        plan[f"{exercise}-tcp-crlf"] = (
+            exercise, "tcp", "crlf", False, ARGS[exercise], b"", ok(PRINTED[exercise]), sent)
+        plan[f"{exercise}-udp-crlf"] = (exercise, "udp", "crlf", False, ARGS[exercise], b"",
+                                        ok(PRINTED[exercise].replace(b"TCP", b"UDP")), udp_sent)
     return plan
 
 

@@ -182,11 +182,12 @@ def test_two_replies_in_one_piece():
 
 
 def test_only_newline_frames():
-    """A \\r is data: only b"\\n" ends a reply line."""
+    """A \\r is data: only b"\\n" ends a reply line, and one "\\r" before it is not
+    part of the reply (telnet-style servers end their lines with "\\r\\n")."""
     protocol = line_client()
     reply = protocol.ask(b"x")
     protocol.dataReceived(b"a\rb\r\n")
-    assert result_of(reply) == b"a\rb\r"
+    assert result_of(reply) == b"a\rb"
 
 
 def test_long_reply_line():

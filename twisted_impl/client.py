@@ -110,8 +110,10 @@ def show(reply):
     Through printable(): a server's "\\x1b[2J" must not clear the user's screen, nor a
     "\\r" forge a line.
     """
-    if reply.endswith(b"\n"):  # a UDP reply or ex0's greeting may end with it
+    if reply.endswith(b"\n"):  # a UDP reply or ex0's greeting may end with "\n" or "\r\n"
         reply = reply[:-1]
+        if reply.endswith(b"\r"):
+            reply = reply[:-1]
     text = printable(reply.decode("utf-8", "replace"))
     if text.startswith("ERROR"):
         print(text, file=sys.stderr)

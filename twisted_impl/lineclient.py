@@ -140,6 +140,8 @@ class LineClient(LineReceiver):
         self._watch_pause(restart=True)  # a bare reply ends PAUSE after its last byte
 
     def lineReceived(self, line):
+        if line.endswith(b"\r"):
+            line = line[:-1]  # a "\r\n" line end (telnet-style servers) is not text either
         self._lines.append(line)
         self._deliver()
 

@@ -66,8 +66,10 @@ def receive_all(sock, host, port, timeout):
 
 def show(greeting):
     """Print the greeting; return the exit status (1 for an ERROR reply, on stderr)."""
-    if greeting.endswith(b"\n"):  # the greeting is a line; its "\n" is not part of the text
+    if greeting.endswith(b"\n"):  # the greeting is a line; its "\n" or "\r\n" is not text
         greeting = greeting[:-1]
+        if greeting.endswith(b"\r"):
+            greeting = greeting[:-1]
     text = printable(greeting.decode("utf-8", "replace"))
     if text.startswith("ERROR"):  # "ERROR server busy (max N clients)", the one it may send
         print(text, file=sys.stderr)

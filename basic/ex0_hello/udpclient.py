@@ -71,8 +71,10 @@ def ask(sock, request, address, host, port, timeout):
 
 def show(greeting):
     """Print the greeting; return the exit status (1 for an ERROR reply, on stderr)."""
-    if greeting.endswith(b"\n"):  # a server may end its datagram so: not part of the text
+    if greeting.endswith(b"\n"):  # a server may end its datagram with "\n" or "\r\n": not text
         greeting = greeting[:-1]
+        if greeting.endswith(b"\r"):
+            greeting = greeting[:-1]
     text = printable(greeting.decode("utf-8", "replace"))
     if text.startswith("ERROR"):  # not from an ex0 server: another exercise's, say
         print(text, file=sys.stderr)

@@ -80,7 +80,9 @@ def receive_reply(sock, pending, host, port, timeout):
     sock.settimeout(timeout)  # all of it again for the next sendall()
     if not received:
         raise ClientError(no_reply(host, port, timeout))
-    reply, _, pending = bytes(received).partition(b"\n")
+    reply, newline, pending = bytes(received).partition(b"\n")
+    if newline and reply.endswith(b"\r"):
+        reply = reply[:-1]  # a "\r\n" line end (telnet-style servers) is not text either
     return reply, pending
 
 

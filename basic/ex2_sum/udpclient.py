@@ -79,8 +79,10 @@ def ask(sock, request, address, host, port, timeout):
 
 def show(reply):
     """Print a reply; an ERROR reply goes to standard error. True if it was one."""
-    if reply.endswith(b"\n"):  # a server may end its datagram so: not part of the text
+    if reply.endswith(b"\n"):  # a server may end its datagram with "\n" or "\r\n": not text
         reply = reply[:-1]
+        if reply.endswith(b"\r"):
+            reply = reply[:-1]
     text = printable(reply.decode("utf-8", "replace"))
     if text.startswith("ERROR"):
         print(text, file=sys.stderr)
