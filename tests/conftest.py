@@ -11,6 +11,7 @@ measurements) start their own with `harness.start` and stop it themselves.
 import os
 import shutil
 import signal
+import tempfile
 import threading
 
 import pytest
@@ -125,9 +126,10 @@ class Together:
         self.outcomes = {}
         self.lock = threading.Lock()
 
-    def _run_one(self, body, param):
-        name = getattr(body, "func", body).__name__
-        directory = self.tmp_path_factory.mktemp(name.strip("_"))
+    def _run_one(self, body, param, folder):
+        # tmp_path_factory.mktemp is not safe in threads: one folder per body, made
+        # beforehand, and a folder per parameter in it.
+        directory = tempfile.mkdtemp(prefix="case-", dir=folder)
         started = []
 
         def start(impl, exercise, transport="tcp", options=(), host=harness.HOST):
@@ -150,10 +152,11 @@ class Together:
         with self.lock:
             if key not in self.outcomes:
                 outcomes = {}
+                folder = self.tmp_path_factory.mktemp(key.__name__.strip("_")[:40])
 
                 def call(p):
                     try:
-                        self._run_one(body, p)
+                        self._run_one(body, p, folder)
                         outcomes[p] = None
                     except BaseException as error:  # noqa: B036 (re-raised by its test)
                         outcomes[p] = error

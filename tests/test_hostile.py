@@ -6,6 +6,7 @@ bounds on delays and memory are generous (the figures themselves are measured by
 `python3 -m tests.bench.abuse`), the bytes and lines are exact.
 """
 
+import functools
 import os
 import re
 import selectors
@@ -124,11 +125,7 @@ STDOUT_CASES = [(impl, ex, t, "stdout") for impl in SCRIPTS for ex in cases.EXER
     for t in harness.TRANSPORTS] + [("twistd", "ex1_message", "both", "stdout_and_stderr")]
 
 
-@pytest.mark.parametrize("impl, exercise, transport, pipes", STDOUT_CASES,
-                         ids=["-".join(c) for c in STDOUT_CASES])
-def test_output_gone_server_keeps_serving(impl, exercise, transport, pipes):
-    """With its stdout (and stderr) read by `head -1` and then closed, a server keeps serving
-    every client, and Ctrl+C still stops it."""
+def _output_gone_server_keeps_serving(fresh, impl, exercise, transport, pipes):
     argv = harness.server_argv(impl, exercise, "tcp" if transport == "both" else transport)
     server = PipedServer(argv + ["--port", "0", "--host", harness.HOST],
                          pipe_stderr=pipes == "stdout_and_stderr")
@@ -142,6 +139,15 @@ def test_output_gone_server_keeps_serving(impl, exercise, transport, pipes):
         server.proc.wait(10)
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("impl, exercise, transport, pipes", STDOUT_CASES,
+                         ids=["-".join(c) for c in STDOUT_CASES])
+def test_output_gone_server_keeps_serving(together, impl, exercise, transport, pipes):
+    """With its stdout (and stderr) read by `head -1` and then closed, a server keeps serving
+    every client, and Ctrl+C still stops it. (Every case at once: `together`.)"""
+    together(_output_gone_server_keeps_serving, STDOUT_CASES,
+             (impl, exercise, transport, pipes))
 
 
 # ------------------------------------------------------------------ 2. --timeout refused
@@ -165,7 +171,7 @@ def test_bad_timeouts_refused(value):
     assert got == [(2, b"", True, timeout_error(value))] * len(programs)
 
 
-@pytest.mark.parametrize("option, value, message", [
+TWISTD_BAD_OPTIONS = [
     ("--timeout", "inf", "--timeout: not a positive number of seconds: 'inf'"),
     ("--timeout", "nan", "--timeout: not a positive number of seconds: 'nan'"),
     ("--timeout", "1e400", "--timeout: not a positive number of seconds: '1e400'"),
@@ -175,14 +181,22 @@ def test_bad_timeouts_refused(value):
     ("--port", "abc", "--port: not a port number (0 to 65535): 'abc'"),
     ("--port", "70000", "--port: not a port number (0 to 65535): '70000'"),
     ("--max-clients", "0", "--max-clients: not a positive whole number: '0'"),
-])
-def test_twistd_bad_option_is_a_usage_error(option, value, message):
-    """twistd refuses a bad option with the scripts' wording as its usage error: exit 1, the
-    line `twistd ...: --timeout: not a positive number of seconds: 'inf'`, no traceback."""
+]
+
+
+def _twistd_bad_option_is_a_usage_error(fresh, option, value, message):
     result = harness.run(["twistd", "-n", "ex2-sum", option, value], timeout=30)
     no_traceback(result.stdout, result.stderr)
     assert result.returncode == 1
     assert result.stdout.decode().splitlines()[-1].endswith(": " + message), result
+
+
+@pytest.mark.parametrize("option, value, message", TWISTD_BAD_OPTIONS)
+def test_twistd_bad_option_is_a_usage_error(together, option, value, message):
+    """twistd refuses a bad option with the scripts' wording as its usage error: exit 1, the
+    line `twistd ...: --timeout: not a positive number of seconds: 'inf'`, no traceback.
+    (The nine twistd runs at once: `together`.)"""
+    together(_twistd_bad_option_is_a_usage_error, TWISTD_BAD_OPTIONS, (option, value, message))
 
 
 # ------------------------------------------------------------ 3. bounded unsent replies
@@ -253,11 +267,7 @@ def small_buffer_connection(port, rcvbuf=4096):
     return sock
 
 
-@pytest.mark.parametrize("impl", IMPLS)
-def test_unsent_replies_stop_the_reading_in_mid_chunk(fresh, impl):
-    """A never-reading client sends 400,000 empty lines (16 MB of ERROR replies; one 64 kB
-    read holds 2.5 MB of them): the server's memory grows < 12 MB meanwhile, and once the
-    client reads, every reply arrives, in order."""
+def _unsent_replies_stop_the_reading_in_mid_chunk(fresh, impl):
     server = fresh(impl, "ex2_sum", "tcp")
     port = server.ports["TCP"]
     assert serves(port, "ex2_sum")
@@ -275,12 +285,18 @@ def test_unsent_replies_stop_the_reading_in_mid_chunk(fresh, impl):
     assert serves(port, "ex2_sum")
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_unsent_replies_stop_the_reading_in_mid_chunk(together, impl):
+    """A never-reading client sends 400,000 empty lines (16 MB of ERROR replies; one 64 kB
+    read holds 2.5 MB of them): the server's memory grows < 12 MB meanwhile, and once the
+    client reads, every reply arrives, in order. (The implementations' second of not
+    reading overlaps: `together`.)"""
+    together(_unsent_replies_stop_the_reading_in_mid_chunk, IMPLS, impl)
+
+
 # ------------------------------------------------------------- 4. idle timeout, trickle
 
-@pytest.mark.parametrize("impl", IMPLS)
-def test_trickle_without_a_request_is_closed(fresh, impl):
-    """--timeout 1: a client sending a byte every 0.3 s and never a newline is closed
-    within 1 to 5 s; a client completing a request every 0.6 s stays open meanwhile."""
+def _trickle_without_a_request_is_closed(fresh, impl):
     server = fresh(impl, "ex2_sum", "tcp", options=["--timeout", "1"])
     port = server.ports["TCP"]
     talker_replies = []
@@ -317,6 +333,14 @@ def test_trickle_without_a_request_is_closed(fresh, impl):
     assert closed_after is not None, "the trickling client is still connected after 6 s"
     assert 0.9 < closed_after < 5, closed_after
     assert talker_replies == [b"7\n"] * 4
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_trickle_without_a_request_is_closed(together, impl):
+    """--timeout 1: a client sending a byte every 0.3 s and never a newline is closed
+    within 1 to 5 s; a client completing a request every 0.6 s stays open meanwhile.
+    (The implementations' timeouts run at the same time: `together`.)"""
+    together(_trickle_without_a_request_is_closed, IMPLS, impl)
 
 
 # ---------------------------------------------------------------- 5. too many clients
@@ -574,11 +598,7 @@ CLIENT_PRINT_CASES = [(impl, ex, t) for impl in SCRIPTS
                       for ex in ("ex1_message", "ex2_sum") for t in harness.TRANSPORTS]
 
 
-@pytest.mark.parametrize("impl, exercise, transport", CLIENT_PRINT_CASES,
-                         ids=["-".join(c) for c in CLIENT_PRINT_CASES])
-def test_client_prints_hostile_reply_escaped(impl, exercise, transport):
-    """A client prints a hostile server's reply escaped: `\\x1b[2J`, `\\r`, `\\u202e` shown,
-    tab and Vietnamese as they are; an ERROR reply likewise, on stderr with exit 1."""
+def _client_prints_hostile_reply_escaped(fresh, impl, exercise, transport):
     args = ["3", "4"] if exercise == "ex2_sum" else []
     for reply, expected in [
             (HOSTILE.encode() + b"\n", (0, HOSTILE_SHOWN.encode() + b"\n", b"")),
@@ -589,6 +609,16 @@ def test_client_prints_hostile_reply_escaped(impl, exercise, transport):
         finally:
             fake.close()
         assert (result.returncode, result.stdout, result.stderr) == expected
+
+
+@pytest.mark.parametrize("impl, exercise, transport", CLIENT_PRINT_CASES,
+                         ids=["-".join(c) for c in CLIENT_PRINT_CASES])
+def test_client_prints_hostile_reply_escaped(together, impl, exercise, transport):
+    """A client prints a hostile server's reply escaped: `\\x1b[2J`, `\\r`, `\\u202e` shown,
+    tab and Vietnamese as they are; an ERROR reply likewise, on stderr with exit 1.
+    (Every case's clients at once: `together`.)"""
+    together(_client_prints_hostile_reply_escaped, CLIENT_PRINT_CASES,
+             (impl, exercise, transport))
 
 
 @pytest.mark.parametrize("transport", harness.TRANSPORTS)
@@ -625,15 +655,21 @@ def run_without_stdin(argv, timeout=30):
     return harness.Result(proc.returncode, stdout, stderr)
 
 
-@pytest.mark.parametrize("impl, exercise, transport", STDIN_CLIENTS,
-                         ids=["-".join(c) for c in STDIN_CLIENTS])
-def test_closed_stdin_is_an_empty_one(pool, impl, exercise, transport):
-    """`tcpclient.py <&-`: no traceback, nothing printed, exit 0, as with an empty stdin."""
+def _closed_stdin_is_an_empty_one(pool, fresh, impl, exercise, transport):
     port = pool.port("basic", exercise, transport)
     argv = harness.client_argv(impl, exercise, transport) + [
         "--host", harness.HOST, "--port", str(port)]
     assert run_without_stdin(argv) == harness.Result(0, b"", b"")
     assert harness.run(argv, b"") == harness.Result(0, b"", b"")
+
+
+@pytest.mark.parametrize("impl, exercise, transport", STDIN_CLIENTS,
+                         ids=["-".join(c) for c in STDIN_CLIENTS])
+def test_closed_stdin_is_an_empty_one(pool, together, impl, exercise, transport):
+    """`tcpclient.py <&-`: no traceback, nothing printed, exit 0, as with an empty stdin.
+    (Every client at once: `together`.)"""
+    together(functools.partial(_closed_stdin_is_an_empty_one, pool), STDIN_CLIENTS,
+             (impl, exercise, transport))
 
 
 # --------------------------------------------------------------- 9. twistd start-up
