@@ -13,6 +13,7 @@ import shutil
 import signal
 import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -118,7 +119,8 @@ class Together:
     after the other, the waits add up; run together, they overlap. The body is the test's
     own code, assertions included: an assertion that fails in the body is raised again by
     the test of that parameter, and by that test only. A body gets `start`, which starts a
-    server as `fresh` does; those servers are stopped when the body ends.
+    server as `fresh` does (those servers are stopped when the body ends), and whose
+    `directory` is an empty folder of the body's own, as `tmp_path` is a test's.
     """
 
     def __init__(self, tmp_path_factory):
@@ -137,6 +139,7 @@ class Together:
             started.append(server)
             return server
 
+        start.directory = Path(directory)  # a folder of this body's own, like tmp_path
         try:
             body(start, *param)
         finally:
