@@ -148,29 +148,31 @@ class Together:
 
     def __call__(self, body, params, param):
         """Run body(start, *p) for every p of `params` (once), then re-raise what
-        body(start, *param) raised, if anything."""
+        body(start, *param) raised, if anything. A parameter is a tuple of the test's
+        arguments, or the one argument itself."""
         key = getattr(body, "func", body)  # a functools.partial of the same body
         params = [p if isinstance(p, tuple) else (p,) for p in params]
         param = param if isinstance(param, tuple) else (param,)
         with self.lock:
             if key not in self.outcomes:
-                outcomes = {}
+                outcomes = [RuntimeError("the body did not end")] * len(params)
                 folder = self.tmp_path_factory.mktemp(key.__name__.strip("_")[:40])
 
-                def call(p):
+                def call(i):
                     try:
-                        self._run_one(body, p, folder)
-                        outcomes[p] = None
+                        self._run_one(body, params[i], folder)
+                        outcomes[i] = None
                     except BaseException as error:  # noqa: B036 (re-raised by its test)
-                        outcomes[p] = error
+                        outcomes[i] = error
 
-                threads = [threading.Thread(target=call, args=(p,)) for p in params]
+                threads = [threading.Thread(target=call, args=(i,)) for i in range(len(params))]
                 for thread in threads:
                     thread.start()
                 for thread in threads:
                     thread.join()
-                self.outcomes[key] = outcomes
-        outcome = self.outcomes[key][param]
+                self.outcomes[key] = (params, outcomes)
+        params, outcomes = self.outcomes[key]
+        outcome = outcomes[params.index(param)]  # by equality: parameters may be lists
         if outcome is not None:
             raise outcome
 
