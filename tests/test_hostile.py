@@ -234,10 +234,7 @@ def flood_never_reading(port, clients, size=64 * 1024, rcvbuf=4096, seconds=3.0)
     return socks
 
 
-@pytest.mark.parametrize("impl", IMPLS)
-def test_never_reading_clients_do_not_lock_out_others(fresh, impl):
-    """30 clients (4 kB receive buffers) send 64 KB of empty lines each and never read: a
-    new client is still answered (within 10 s) and the server's memory grows < 30 MB."""
+def _never_reading_clients_do_not_lock_out_others(fresh, impl):
     server = fresh(impl, "ex2_sum", "tcp")
     port = server.ports["TCP"]
     assert serves(port, "ex2_sum")
@@ -256,6 +253,14 @@ def test_never_reading_clients_do_not_lock_out_others(fresh, impl):
     assert growth < 30, f"server memory grew by {growth:.1f} MB"
     assert serves(port, "ex2_sum")
     assert server.stderr() == b""
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_never_reading_clients_do_not_lock_out_others(together, impl):
+    """30 clients (4 kB receive buffers) send 64 KB of empty lines each and never read: a
+    new client is still answered (within 10 s) and the server's memory grows < 30 MB.
+    (Every implementation at once: `together`.)"""
+    together(_never_reading_clients_do_not_lock_out_others, IMPLS, impl)
 
 
 def small_buffer_connection(port, rcvbuf=4096):
@@ -373,12 +378,7 @@ def served_connection(port, exercise, timeout=10):
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("impl, exercise", MAX_CLIENT_CASES,
-                         ids=["-".join(c) for c in MAX_CLIENT_CASES])
-def test_max_clients(fresh, impl, exercise):
-    """--max-clients 3: three idle clients are served; the next ones get exactly `ERROR
-    server busy (max 3 clients)` then EOF; the server prints one busy line per spell; when
-    one client leaves, a new one is served."""
+def _max_clients(fresh, impl, exercise):
     server = fresh(impl, exercise, "tcp", options=["--max-clients", "3"])
     port = server.ports["TCP"]
     idle = [harness.connect(port) for _ in range(3)]
@@ -405,6 +405,15 @@ def test_max_clients(fresh, impl, exercise):
         for sock in idle:
             sock.close()
     assert server.stderr() == b""
+
+
+@pytest.mark.parametrize("impl, exercise", MAX_CLIENT_CASES,
+                         ids=["-".join(c) for c in MAX_CLIENT_CASES])
+def test_max_clients(together, impl, exercise):
+    """--max-clients 3: three idle clients are served; the next ones get exactly `ERROR
+    server busy (max 3 clients)` then EOF; the server prints one busy line per spell; when
+    one client leaves, a new one is served. (Every case at once: `together`.)"""
+    together(_max_clients, MAX_CLIENT_CASES, (impl, exercise))
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -519,12 +528,11 @@ HOSTILE = "a\x1b[2Jb\rc\u202ed\u0085e\x7ff\tg Xin chào thế giới\x00\u2066h"
 HOSTILE_SHOWN = "a\\x1b[2Jb\\rc\\u202ed\\x85e\\x7ff\tg Xin chào thế giới\\x00\\u2066h"
 
 
-@pytest.mark.parametrize("impl, transport", [
-    ("basic", "tcp"), ("basic", "udp"), ("twisted", "tcp"), ("twisted", "udp"),
-    ("twistd", "tcp"), ("twistd", "udp")])
-def test_ex1_server_prints_hostile_text_escaped(fresh, impl, transport):
-    """The ex1 server prints ESC, CR, U+202E, C1, DEL, NUL and U+2066 escaped (`\\x1b`,
-    `\\r`, `\\u202e`, `\\x85`, `\\x7f`, `\\x00`, `\\u2066`), a tab and Vietnamese as they are."""
+PRINT_SERVERS = [("basic", "tcp"), ("basic", "udp"), ("twisted", "tcp"), ("twisted", "udp"),
+                 ("twistd", "tcp"), ("twistd", "udp")]
+
+
+def _ex1_server_prints_hostile_text_escaped(fresh, impl, transport):
     server = fresh(impl, "ex1_message", transport)
     port = server.ports[transport.upper()]
     data = HOSTILE.encode() + b"\n"
@@ -543,6 +551,14 @@ def test_ex1_server_prints_hostile_text_escaped(fresh, impl, transport):
     raw = server.raw_output()
     for byte in (b"\x1b", b"\r", b"\x7f", b"\x00", "\u202e".encode(), "\u0085".encode()):
         assert byte not in raw, byte
+
+
+@pytest.mark.parametrize("impl, transport", PRINT_SERVERS)
+def test_ex1_server_prints_hostile_text_escaped(together, impl, transport):
+    """The ex1 server prints ESC, CR, U+202E, C1, DEL, NUL and U+2066 escaped (`\\x1b`,
+    `\\r`, `\\u202e`, `\\x85`, `\\x7f`, `\\x00`, `\\u2066`), a tab and Vietnamese as they are.
+    (Every server at once: `together`.)"""
+    together(_ex1_server_prints_hostile_text_escaped, PRINT_SERVERS, (impl, transport))
 
 
 class FakeServer:
@@ -621,10 +637,7 @@ def test_client_prints_hostile_reply_escaped(together, impl, exercise, transport
              (impl, exercise, transport))
 
 
-@pytest.mark.parametrize("transport", harness.TRANSPORTS)
-@pytest.mark.parametrize("impl", SCRIPTS)
-def test_ex0_client_prints_hostile_greeting_escaped(impl, transport):
-    """The ex0 clients (TCP and UDP) print a hostile greeting escaped."""
+def _ex0_client_prints_hostile_greeting_escaped(fresh, impl, transport):
     # The ex0 TCP client sends nothing: the fake greets at once.
     fake = FakeServer(transport, HOSTILE.encode() + b"\n", wait_for_line=False)
     try:
@@ -632,6 +645,15 @@ def test_ex0_client_prints_hostile_greeting_escaped(impl, transport):
     finally:
         fake.close()
     assert result == harness.Result(0, HOSTILE_SHOWN.encode() + b"\n", b"")
+
+
+@pytest.mark.parametrize("transport", harness.TRANSPORTS)
+@pytest.mark.parametrize("impl", SCRIPTS)
+def test_ex0_client_prints_hostile_greeting_escaped(together, impl, transport):
+    """The ex0 clients (TCP and UDP) print a hostile greeting escaped. (All four at once:
+    `together`.)"""
+    together(_ex0_client_prints_hostile_greeting_escaped,
+             [(i, t) for i in SCRIPTS for t in harness.TRANSPORTS], (impl, transport))
 
 
 # ----------------------------------------------------------------- 8. stdin closed
@@ -736,10 +758,7 @@ def test_two_twistd_services_side_by_side(tmp_path):
 
 # ------------------------------------------------------------- 10. ex0 closes cleanly
 
-@pytest.mark.parametrize("impl", IMPLS)
-def test_ex0_greeting_then_clean_close_after_client_talks(fresh, impl):
-    """A client that sends `hi\\n` first gets the whole greeting and a FIN (no reset), 50
-    times out of 50."""
+def _ex0_greeting_then_clean_close_after_client_talks(fresh, impl):
     server = fresh(impl, "ex0_hello", "tcp")
     port = server.ports["TCP"]
     results = []
@@ -758,6 +777,13 @@ def test_ex0_greeting_then_clean_close_after_client_talks(fresh, impl):
             except ConnectionResetError:
                 results.append((data, "reset"))
     assert results == [(cases.GREETING, "FIN")] * 50
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_ex0_greeting_then_clean_close_after_client_talks(together, impl):
+    """A client that sends `hi\\n` first gets the whole greeting and a FIN (no reset), 50
+    times out of 50. (Every implementation at once: `together`.)"""
+    together(_ex0_greeting_then_clean_close_after_client_talks, IMPLS, impl)
 
 
 # ----------------------------------------------------------- 11. long stdin line
