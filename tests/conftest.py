@@ -11,7 +11,9 @@ measurements) start their own with `harness.start` and stop it themselves.
 import os
 import shutil
 import signal
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +109,75 @@ def need_tool(name):
             pytest.fail(f"{name} is not installed (.ci/run installs it)")
         pytest.skip(f"{name} is not installed (apt-get install netcat-openbsd socat)")
     return path
+
+
+class Together:
+    """Run one test body for every parameter of its test function at once, in threads, the
+    first time any of those tests asks; each test then gets its own parameter's outcome.
+
+    Most of the slow tests wait (an idle timeout, a pause, a process start-up): run one
+    after the other, the waits add up; run together, they overlap. The body is the test's
+    own code, assertions included: an assertion that fails in the body is raised again by
+    the test of that parameter, and by that test only. A body gets `start`, which starts a
+    server as `fresh` does (those servers are stopped when the body ends), and whose
+    `directory` is an empty folder of the body's own, as `tmp_path` is a test's.
+    """
+
+    def __init__(self, tmp_path_factory):
+        self.tmp_path_factory = tmp_path_factory
+        self.outcomes = {}
+        self.lock = threading.Lock()
+
+    def _run_one(self, body, param, folder):
+        # tmp_path_factory.mktemp is not safe in threads: one folder per body, made
+        # beforehand, and a folder per parameter in it.
+        directory = tempfile.mkdtemp(prefix="case-", dir=folder)
+        started = []
+
+        def start(impl, exercise, transport="tcp", options=(), host=harness.HOST):
+            server = harness.start(impl, exercise, transport, options, directory, host)
+            started.append(server)
+            return server
+
+        start.directory = Path(directory)  # a folder of this body's own, like tmp_path
+        try:
+            body(start, *param)
+        finally:
+            for server in started:
+                server.stop()
+
+    def __call__(self, body, params, param):
+        """Run body(start, *p) for every p of `params` (once), then re-raise what
+        body(start, *param) raised, if anything. A parameter is a tuple of the test's
+        arguments, or the one argument itself."""
+        key = getattr(body, "func", body)  # a functools.partial of the same body
+        params = [p if isinstance(p, tuple) else (p,) for p in params]
+        param = param if isinstance(param, tuple) else (param,)
+        with self.lock:
+            if key not in self.outcomes:
+                outcomes = [RuntimeError("the body did not end")] * len(params)
+                folder = self.tmp_path_factory.mktemp(key.__name__.strip("_")[:40])
+
+                def call(i):
+                    try:
+                        self._run_one(body, params[i], folder)
+                        outcomes[i] = None
+                    except BaseException as error:  # noqa: B036 (re-raised by its test)
+                        outcomes[i] = error
+
+                threads = [threading.Thread(target=call, args=(i,)) for i in range(len(params))]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                self.outcomes[key] = (params, outcomes)
+        params, outcomes = self.outcomes[key]
+        outcome = outcomes[params.index(param)]  # by equality: parameters may be lists
+        if outcome is not None:
+            raise outcome
+
+
+@pytest.fixture(scope="module")
+def together(tmp_path_factory):
+    """A module's `Together`: see there."""
+    return Together(tmp_path_factory)

@@ -10,6 +10,7 @@ the same line from every program of both implementations.
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -55,10 +56,31 @@ TWISTED_SHARED = {
 }
 
 
+LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def source_segment(lines, node):
+    """ast.get_source_segment(source, node), from the source's lines split once.
+
+    ast.get_source_segment splits the whole source again for every node it is asked
+    about: for every definition of sixteen scripts, a second of the suite's collection
+    (paid again by every `pytest --collect-only` that test_readme runs). The lines are
+    split as ast splits them ("\r\n", "\r" or "\n", never a form feed), the columns are
+    UTF-8 byte offsets as ast's.
+    """
+    first, last = node.lineno - 1, node.end_lineno - 1
+    if first == last:
+        return lines[first].encode()[node.col_offset:node.end_col_offset].decode()
+    head = lines[first].encode()[node.col_offset:].decode()
+    tail = lines[last].encode()[:node.end_col_offset].decode()
+    return "".join([head] + lines[first + 1:last] + [tail])
+
+
 def top_level(path):
     """{name: source text} of the top-level functions, classes and assignments of a file."""
     source = path.read_text(encoding="utf-8")
     tree = ast.parse(source)
+    lines = LINE.findall(source)
     found = {}
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -69,7 +91,7 @@ def top_level(path):
             names = [node.target.id]
         else:
             continue
-        text = ast.get_source_segment(source, node)
+        text = source_segment(lines, node)
         if hasattr(node, "decorator_list") and node.decorator_list:
             first = min(d.lineno for d in node.decorator_list)
             text = "\n".join(source.splitlines()[first - 1:node.lineno - 1]) + "\n" + text

@@ -6,6 +6,7 @@ bounds on delays and memory are generous (the figures themselves are measured by
 `python3 -m tests.bench.abuse`), the bytes and lines are exact.
 """
 
+import functools
 import os
 import re
 import selectors
@@ -124,11 +125,7 @@ STDOUT_CASES = [(impl, ex, t, "stdout") for impl in SCRIPTS for ex in cases.EXER
     for t in harness.TRANSPORTS] + [("twistd", "ex1_message", "both", "stdout_and_stderr")]
 
 
-@pytest.mark.parametrize("impl, exercise, transport, pipes", STDOUT_CASES,
-                         ids=["-".join(c) for c in STDOUT_CASES])
-def test_output_gone_server_keeps_serving(impl, exercise, transport, pipes):
-    """With its stdout (and stderr) read by `head -1` and then closed, a server keeps serving
-    every client, and Ctrl+C still stops it."""
+def _output_gone_server_keeps_serving(fresh, impl, exercise, transport, pipes):
     argv = harness.server_argv(impl, exercise, "tcp" if transport == "both" else transport)
     server = PipedServer(argv + ["--port", "0", "--host", harness.HOST],
                          pipe_stderr=pipes == "stdout_and_stderr")
@@ -142,6 +139,15 @@ def test_output_gone_server_keeps_serving(impl, exercise, transport, pipes):
         server.proc.wait(10)
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("impl, exercise, transport, pipes", STDOUT_CASES,
+                         ids=["-".join(c) for c in STDOUT_CASES])
+def test_output_gone_server_keeps_serving(together, impl, exercise, transport, pipes):
+    """With its stdout (and stderr) read by `head -1` and then closed, a server keeps serving
+    every client, and Ctrl+C still stops it. (Every case at once: `together`.)"""
+    together(_output_gone_server_keeps_serving, STDOUT_CASES,
+             (impl, exercise, transport, pipes))
 
 
 # ------------------------------------------------------------------ 2. --timeout refused
@@ -165,7 +171,7 @@ def test_bad_timeouts_refused(value):
     assert got == [(2, b"", True, timeout_error(value))] * len(programs)
 
 
-@pytest.mark.parametrize("option, value, message", [
+TWISTD_BAD_OPTIONS = [
     ("--timeout", "inf", "--timeout: not a positive number of seconds: 'inf'"),
     ("--timeout", "nan", "--timeout: not a positive number of seconds: 'nan'"),
     ("--timeout", "1e400", "--timeout: not a positive number of seconds: '1e400'"),
@@ -175,14 +181,22 @@ def test_bad_timeouts_refused(value):
     ("--port", "abc", "--port: not a port number (0 to 65535): 'abc'"),
     ("--port", "70000", "--port: not a port number (0 to 65535): '70000'"),
     ("--max-clients", "0", "--max-clients: not a positive whole number: '0'"),
-])
-def test_twistd_bad_option_is_a_usage_error(option, value, message):
-    """twistd refuses a bad option with the scripts' wording as its usage error: exit 1, the
-    line `twistd ...: --timeout: not a positive number of seconds: 'inf'`, no traceback."""
+]
+
+
+def _twistd_bad_option_is_a_usage_error(fresh, option, value, message):
     result = harness.run(["twistd", "-n", "ex2-sum", option, value], timeout=30)
     no_traceback(result.stdout, result.stderr)
     assert result.returncode == 1
     assert result.stdout.decode().splitlines()[-1].endswith(": " + message), result
+
+
+@pytest.mark.parametrize("option, value, message", TWISTD_BAD_OPTIONS)
+def test_twistd_bad_option_is_a_usage_error(together, option, value, message):
+    """twistd refuses a bad option with the scripts' wording as its usage error: exit 1, the
+    line `twistd ...: --timeout: not a positive number of seconds: 'inf'`, no traceback.
+    (The nine twistd runs at once: `together`.)"""
+    together(_twistd_bad_option_is_a_usage_error, TWISTD_BAD_OPTIONS, (option, value, message))
 
 
 # ------------------------------------------------------------ 3. bounded unsent replies
@@ -220,10 +234,7 @@ def flood_never_reading(port, clients, size=64 * 1024, rcvbuf=4096, seconds=3.0)
     return socks
 
 
-@pytest.mark.parametrize("impl", IMPLS)
-def test_never_reading_clients_do_not_lock_out_others(fresh, impl):
-    """30 clients (4 kB receive buffers) send 64 KB of empty lines each and never read: a
-    new client is still answered (within 10 s) and the server's memory grows < 30 MB."""
+def _never_reading_clients_do_not_lock_out_others(fresh, impl):
     server = fresh(impl, "ex2_sum", "tcp")
     port = server.ports["TCP"]
     assert serves(port, "ex2_sum")
@@ -244,6 +255,14 @@ def test_never_reading_clients_do_not_lock_out_others(fresh, impl):
     assert server.stderr() == b""
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_never_reading_clients_do_not_lock_out_others(together, impl):
+    """30 clients (4 kB receive buffers) send 64 KB of empty lines each and never read: a
+    new client is still answered (within 10 s) and the server's memory grows < 30 MB.
+    (Every implementation at once: `together`.)"""
+    together(_never_reading_clients_do_not_lock_out_others, IMPLS, impl)
+
+
 def small_buffer_connection(port, rcvbuf=4096):
     """A connection whose receive buffer is set small before connect (so its window is)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -253,11 +272,7 @@ def small_buffer_connection(port, rcvbuf=4096):
     return sock
 
 
-@pytest.mark.parametrize("impl", IMPLS)
-def test_unsent_replies_stop_the_reading_in_mid_chunk(fresh, impl):
-    """A never-reading client sends 400,000 empty lines (16 MB of ERROR replies; one 64 kB
-    read holds 2.5 MB of them): the server's memory grows < 12 MB meanwhile, and once the
-    client reads, every reply arrives, in order."""
+def _unsent_replies_stop_the_reading_in_mid_chunk(fresh, impl):
     server = fresh(impl, "ex2_sum", "tcp")
     port = server.ports["TCP"]
     assert serves(port, "ex2_sum")
@@ -275,12 +290,18 @@ def test_unsent_replies_stop_the_reading_in_mid_chunk(fresh, impl):
     assert serves(port, "ex2_sum")
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_unsent_replies_stop_the_reading_in_mid_chunk(together, impl):
+    """A never-reading client sends 400,000 empty lines (16 MB of ERROR replies; one 64 kB
+    read holds 2.5 MB of them): the server's memory grows < 12 MB meanwhile, and once the
+    client reads, every reply arrives, in order. (The implementations' second of not
+    reading overlaps: `together`.)"""
+    together(_unsent_replies_stop_the_reading_in_mid_chunk, IMPLS, impl)
+
+
 # ------------------------------------------------------------- 4. idle timeout, trickle
 
-@pytest.mark.parametrize("impl", IMPLS)
-def test_trickle_without_a_request_is_closed(fresh, impl):
-    """--timeout 1: a client sending a byte every 0.3 s and never a newline is closed
-    within 1 to 5 s; a client completing a request every 0.6 s stays open meanwhile."""
+def _trickle_without_a_request_is_closed(fresh, impl):
     server = fresh(impl, "ex2_sum", "tcp", options=["--timeout", "1"])
     port = server.ports["TCP"]
     talker_replies = []
@@ -319,6 +340,14 @@ def test_trickle_without_a_request_is_closed(fresh, impl):
     assert talker_replies == [b"7\n"] * 4
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_trickle_without_a_request_is_closed(together, impl):
+    """--timeout 1: a client sending a byte every 0.3 s and never a newline is closed
+    within 1 to 5 s; a client completing a request every 0.6 s stays open meanwhile.
+    (The implementations' timeouts run at the same time: `together`.)"""
+    together(_trickle_without_a_request_is_closed, IMPLS, impl)
+
+
 # ---------------------------------------------------------------- 5. too many clients
 
 MAX_CLIENT_CASES = [(impl, ex) for impl in SCRIPTS for ex in LINE_EXERCISES] + [
@@ -349,12 +378,7 @@ def served_connection(port, exercise, timeout=10):
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("impl, exercise", MAX_CLIENT_CASES,
-                         ids=["-".join(c) for c in MAX_CLIENT_CASES])
-def test_max_clients(fresh, impl, exercise):
-    """--max-clients 3: three idle clients are served; the next ones get exactly `ERROR
-    server busy (max 3 clients)` then EOF; the server prints one busy line per spell; when
-    one client leaves, a new one is served."""
+def _max_clients(fresh, impl, exercise):
     server = fresh(impl, exercise, "tcp", options=["--max-clients", "3"])
     port = server.ports["TCP"]
     idle = [harness.connect(port) for _ in range(3)]
@@ -381,6 +405,15 @@ def test_max_clients(fresh, impl, exercise):
         for sock in idle:
             sock.close()
     assert server.stderr() == b""
+
+
+@pytest.mark.parametrize("impl, exercise", MAX_CLIENT_CASES,
+                         ids=["-".join(c) for c in MAX_CLIENT_CASES])
+def test_max_clients(together, impl, exercise):
+    """--max-clients 3: three idle clients are served; the next ones get exactly `ERROR
+    server busy (max 3 clients)` then EOF; the server prints one busy line per spell; when
+    one client leaves, a new one is served. (Every case at once: `together`.)"""
+    together(_max_clients, MAX_CLIENT_CASES, (impl, exercise))
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -495,12 +528,11 @@ HOSTILE = "a\x1b[2Jb\rc\u202ed\u0085e\x7ff\tg Xin chào thế giới\x00\u2066h"
 HOSTILE_SHOWN = "a\\x1b[2Jb\\rc\\u202ed\\x85e\\x7ff\tg Xin chào thế giới\\x00\\u2066h"
 
 
-@pytest.mark.parametrize("impl, transport", [
-    ("basic", "tcp"), ("basic", "udp"), ("twisted", "tcp"), ("twisted", "udp"),
-    ("twistd", "tcp"), ("twistd", "udp")])
-def test_ex1_server_prints_hostile_text_escaped(fresh, impl, transport):
-    """The ex1 server prints ESC, CR, U+202E, C1, DEL, NUL and U+2066 escaped (`\\x1b`,
-    `\\r`, `\\u202e`, `\\x85`, `\\x7f`, `\\x00`, `\\u2066`), a tab and Vietnamese as they are."""
+PRINT_SERVERS = [("basic", "tcp"), ("basic", "udp"), ("twisted", "tcp"), ("twisted", "udp"),
+                 ("twistd", "tcp"), ("twistd", "udp")]
+
+
+def _ex1_server_prints_hostile_text_escaped(fresh, impl, transport):
     server = fresh(impl, "ex1_message", transport)
     port = server.ports[transport.upper()]
     data = HOSTILE.encode() + b"\n"
@@ -519,6 +551,14 @@ def test_ex1_server_prints_hostile_text_escaped(fresh, impl, transport):
     raw = server.raw_output()
     for byte in (b"\x1b", b"\r", b"\x7f", b"\x00", "\u202e".encode(), "\u0085".encode()):
         assert byte not in raw, byte
+
+
+@pytest.mark.parametrize("impl, transport", PRINT_SERVERS)
+def test_ex1_server_prints_hostile_text_escaped(together, impl, transport):
+    """The ex1 server prints ESC, CR, U+202E, C1, DEL, NUL and U+2066 escaped (`\\x1b`,
+    `\\r`, `\\u202e`, `\\x85`, `\\x7f`, `\\x00`, `\\u2066`), a tab and Vietnamese as they are.
+    (Every server at once: `together`.)"""
+    together(_ex1_server_prints_hostile_text_escaped, PRINT_SERVERS, (impl, transport))
 
 
 class FakeServer:
@@ -574,11 +614,7 @@ CLIENT_PRINT_CASES = [(impl, ex, t) for impl in SCRIPTS
                       for ex in ("ex1_message", "ex2_sum") for t in harness.TRANSPORTS]
 
 
-@pytest.mark.parametrize("impl, exercise, transport", CLIENT_PRINT_CASES,
-                         ids=["-".join(c) for c in CLIENT_PRINT_CASES])
-def test_client_prints_hostile_reply_escaped(impl, exercise, transport):
-    """A client prints a hostile server's reply escaped: `\\x1b[2J`, `\\r`, `\\u202e` shown,
-    tab and Vietnamese as they are; an ERROR reply likewise, on stderr with exit 1."""
+def _client_prints_hostile_reply_escaped(fresh, impl, exercise, transport):
     args = ["3", "4"] if exercise == "ex2_sum" else []
     for reply, expected in [
             (HOSTILE.encode() + b"\n", (0, HOSTILE_SHOWN.encode() + b"\n", b"")),
@@ -591,10 +627,17 @@ def test_client_prints_hostile_reply_escaped(impl, exercise, transport):
         assert (result.returncode, result.stdout, result.stderr) == expected
 
 
-@pytest.mark.parametrize("transport", harness.TRANSPORTS)
-@pytest.mark.parametrize("impl", SCRIPTS)
-def test_ex0_client_prints_hostile_greeting_escaped(impl, transport):
-    """The ex0 clients (TCP and UDP) print a hostile greeting escaped."""
+@pytest.mark.parametrize("impl, exercise, transport", CLIENT_PRINT_CASES,
+                         ids=["-".join(c) for c in CLIENT_PRINT_CASES])
+def test_client_prints_hostile_reply_escaped(together, impl, exercise, transport):
+    """A client prints a hostile server's reply escaped: `\\x1b[2J`, `\\r`, `\\u202e` shown,
+    tab and Vietnamese as they are; an ERROR reply likewise, on stderr with exit 1.
+    (Every case's clients at once: `together`.)"""
+    together(_client_prints_hostile_reply_escaped, CLIENT_PRINT_CASES,
+             (impl, exercise, transport))
+
+
+def _ex0_client_prints_hostile_greeting_escaped(fresh, impl, transport):
     # The ex0 TCP client sends nothing: the fake greets at once.
     fake = FakeServer(transport, HOSTILE.encode() + b"\n", wait_for_line=False)
     try:
@@ -602,6 +645,15 @@ def test_ex0_client_prints_hostile_greeting_escaped(impl, transport):
     finally:
         fake.close()
     assert result == harness.Result(0, HOSTILE_SHOWN.encode() + b"\n", b"")
+
+
+@pytest.mark.parametrize("transport", harness.TRANSPORTS)
+@pytest.mark.parametrize("impl", SCRIPTS)
+def test_ex0_client_prints_hostile_greeting_escaped(together, impl, transport):
+    """The ex0 clients (TCP and UDP) print a hostile greeting escaped. (All four at once:
+    `together`.)"""
+    together(_ex0_client_prints_hostile_greeting_escaped,
+             [(i, t) for i in SCRIPTS for t in harness.TRANSPORTS], (impl, transport))
 
 
 # ----------------------------------------------------------------- 8. stdin closed
@@ -625,15 +677,21 @@ def run_without_stdin(argv, timeout=30):
     return harness.Result(proc.returncode, stdout, stderr)
 
 
-@pytest.mark.parametrize("impl, exercise, transport", STDIN_CLIENTS,
-                         ids=["-".join(c) for c in STDIN_CLIENTS])
-def test_closed_stdin_is_an_empty_one(pool, impl, exercise, transport):
-    """`tcpclient.py <&-`: no traceback, nothing printed, exit 0, as with an empty stdin."""
+def _closed_stdin_is_an_empty_one(pool, fresh, impl, exercise, transport):
     port = pool.port("basic", exercise, transport)
     argv = harness.client_argv(impl, exercise, transport) + [
         "--host", harness.HOST, "--port", str(port)]
     assert run_without_stdin(argv) == harness.Result(0, b"", b"")
     assert harness.run(argv, b"") == harness.Result(0, b"", b"")
+
+
+@pytest.mark.parametrize("impl, exercise, transport", STDIN_CLIENTS,
+                         ids=["-".join(c) for c in STDIN_CLIENTS])
+def test_closed_stdin_is_an_empty_one(pool, together, impl, exercise, transport):
+    """`tcpclient.py <&-`: no traceback, nothing printed, exit 0, as with an empty stdin.
+    (Every client at once: `together`.)"""
+    together(functools.partial(_closed_stdin_is_an_empty_one, pool), STDIN_CLIENTS,
+             (impl, exercise, transport))
 
 
 # --------------------------------------------------------------- 9. twistd start-up
@@ -700,10 +758,7 @@ def test_two_twistd_services_side_by_side(tmp_path):
 
 # ------------------------------------------------------------- 10. ex0 closes cleanly
 
-@pytest.mark.parametrize("impl", IMPLS)
-def test_ex0_greeting_then_clean_close_after_client_talks(fresh, impl):
-    """A client that sends `hi\\n` first gets the whole greeting and a FIN (no reset), 50
-    times out of 50."""
+def _ex0_greeting_then_clean_close_after_client_talks(fresh, impl):
     server = fresh(impl, "ex0_hello", "tcp")
     port = server.ports["TCP"]
     results = []
@@ -722,6 +777,13 @@ def test_ex0_greeting_then_clean_close_after_client_talks(fresh, impl):
             except ConnectionResetError:
                 results.append((data, "reset"))
     assert results == [(cases.GREETING, "FIN")] * 50
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_ex0_greeting_then_clean_close_after_client_talks(together, impl):
+    """A client that sends `hi\\n` first gets the whole greeting and a FIN (no reset), 50
+    times out of 50. (Every implementation at once: `together`.)"""
+    together(_ex0_greeting_then_clean_close_after_client_talks, IMPLS, impl)
 
 
 # ----------------------------------------------------------- 11. long stdin line

@@ -38,9 +38,7 @@ def other_local_address():
     return None if address.startswith("127.") or address == "0.0.0.0" else address
 
 
-@pytest.mark.parametrize("impl, transport", PROCESSES, ids=PROCESS_IDS)
-def test_default_host_is_loopback_only(fresh, impl, transport):
-    """Without --host a server listens on 127.0.0.1 only, and says so in its first line."""
+def _default_host_is_loopback_only(fresh, impl, transport):
     server = fresh(impl, "ex2_sum", transport, host=None)
     elsewhere = other_local_address()
     for kind in transports(impl, transport):
@@ -57,10 +55,14 @@ def test_default_host_is_loopback_only(fresh, impl, transport):
                 assert harness.udp_exchange(port, b"3 4", elsewhere, timeout=0.6) is None
 
 
-@pytest.mark.skipif(not harness.ipv6_available(), reason="no IPv6 on this machine")
 @pytest.mark.parametrize("impl, transport", PROCESSES, ids=PROCESS_IDS)
-def test_ipv6_loopback(fresh, impl, transport):
-    """--host ::1 listens on IPv6 loopback, prints `::1`, and shows clients as ('::1', port)."""
+def test_default_host_is_loopback_only(together, impl, transport):
+    """Without --host a server listens on 127.0.0.1 only, and says so in its first line.
+    (Every server at once: `together`.)"""
+    together(_default_host_is_loopback_only, PROCESSES, (impl, transport))
+
+
+def _ipv6_loopback(fresh, impl, transport):
     server = fresh(impl, "ex2_sum", transport, host="::1")
     for kind in transports(impl, transport):
         port = server.ports[kind.upper()]
@@ -78,6 +80,14 @@ def test_ipv6_loopback(fresh, impl, transport):
                 client_port = sock.getsockname()[1]
             line = f"Got datagram from ('::1', {client_port})"
         server.wait_for_line(line, timeout=5)
+
+
+@pytest.mark.skipif(not harness.ipv6_available(), reason="no IPv6 on this machine")
+@pytest.mark.parametrize("impl, transport", PROCESSES, ids=PROCESS_IDS)
+def test_ipv6_loopback(together, impl, transport):
+    """--host ::1 listens on IPv6 loopback, prints `::1`, and shows clients as ('::1', port).
+    (Every server at once: `together`.)"""
+    together(_ipv6_loopback, PROCESSES, (impl, transport))
 
 
 def run_with_port_taken(impl, transport):
@@ -101,27 +111,35 @@ def in_use_line(port):
             "(is another server running? try --port 0)\n").encode()
 
 
-@pytest.mark.parametrize("impl, transport", PROCESSES[:4], ids=PROCESS_IDS[:4])
-def test_port_in_use(fresh, impl, transport):
-    """A port in use gets one exact line on stderr, nothing on stdout, and exit status 1."""
+def _port_in_use(fresh, impl, transport):
     server, status, port = run_with_port_taken(impl, transport)
     assert (status, server.raw_output(), server.stderr()) == (1, b"", in_use_line(port))
 
 
-@pytest.mark.parametrize("transport", harness.TRANSPORTS)
-def test_twistd_port_in_use(transport):
-    """twistd with its TCP or its UDP port in use: the scripts' one line on stderr, exit 1.
+@pytest.mark.parametrize("impl, transport", PROCESSES[:4], ids=PROCESS_IDS[:4])
+def test_port_in_use(together, impl, transport):
+    """A port in use gets one exact line on stderr, nothing on stdout, and exit status 1.
+    (Every script at once: `together`.)"""
+    together(_port_in_use, PROCESSES[:4], (impl, transport))
 
-    twistd would log a traceback; the service prints the line on the terminal instead.
-    """
+
+def _twistd_port_in_use(fresh, transport):
     server, status, port = run_with_port_taken("twistd", transport)
     assert (status, server.stderr()) == (1, in_use_line(port))
     assert "Traceback" not in server.raw_output().decode()
 
 
-@pytest.mark.parametrize("impl, transport", PROCESSES, ids=PROCESS_IDS)
-def test_ctrl_c_stops_promptly(fresh, impl, transport):
-    """SIGINT stops a server within 3 s, even with a client connected: `Server stopped`, status 0."""
+@pytest.mark.parametrize("transport", harness.TRANSPORTS)
+def test_twistd_port_in_use(together, transport):
+    """twistd with its TCP or its UDP port in use: the scripts' one line on stderr, exit 1.
+
+    twistd would log a traceback; the service prints the line on the terminal instead.
+    (Both transports at once: `together`.)
+    """
+    together(_twistd_port_in_use, harness.TRANSPORTS, transport)
+
+
+def _ctrl_c_stops_promptly(fresh, impl, transport):
     server = fresh(impl, "ex2_sum", transport)
     port = server.ports[transport.upper()]
     assert exchange(transport, port) == b"7\n"
@@ -145,6 +163,13 @@ def test_ctrl_c_stops_promptly(fresh, impl, transport):
         return
     assert status == 0
     assert (output.split("\n")[-2:], server.stderr()) == (["Server stopped", ""], b"")
+
+
+@pytest.mark.parametrize("impl, transport", PROCESSES, ids=PROCESS_IDS)
+def test_ctrl_c_stops_promptly(together, impl, transport):
+    """SIGINT stops a server within 3 s, even with a client connected: `Server stopped`,
+    status 0. (Every server at once: `together`.)"""
+    together(_ctrl_c_stops_promptly, PROCESSES, (impl, transport))
 
 
 @pytest.mark.parametrize("transport", harness.TRANSPORTS)
@@ -175,11 +200,7 @@ def last_line(result):
     return lines[-1].split(": ", 1)[1] if lines else ""
 
 
-@pytest.mark.parametrize("exercise", cases.EXERCISES)
-@pytest.mark.parametrize("impl", ["basic", "twisted"])
-def test_udp_servers_take_no_timeout_nor_max_clients(impl, exercise):
-    """A UDP server has no connection to time out or count: --timeout and --max-clients
-    are unknown options there (exit 2), not accepted and ignored."""
+def _udp_servers_take_no_timeout_nor_max_clients(fresh, impl, exercise):
     argv = harness.server_argv(impl, exercise, "udp")
     got = harness.parallel([lambda o=o: harness.run(argv + [o, "5"])
                             for o in ("--timeout", "--max-clients")])
@@ -188,11 +209,29 @@ def test_udp_servers_take_no_timeout_nor_max_clients(impl, exercise):
         (2, b"", "error: unrecognized arguments: --max-clients 5")]
 
 
-@pytest.mark.parametrize("value", ["0", "-3", "abc", "2.5"])
+@pytest.mark.parametrize("exercise", cases.EXERCISES)
 @pytest.mark.parametrize("impl", ["basic", "twisted"])
-def test_max_clients_must_be_a_positive_whole_number(impl, value):
-    """`--max-clients 0` (or -3, abc, 2.5) gets `argument --max-clients: not a positive
-    whole number: '0'` and exit 2 from the TCP servers."""
+def test_udp_servers_take_no_timeout_nor_max_clients(together, impl, exercise):
+    """A UDP server has no connection to time out or count: --timeout and --max-clients
+    are unknown options there (exit 2), not accepted and ignored. (Every server at once:
+    `together`.)"""
+    together(_udp_servers_take_no_timeout_nor_max_clients,
+             [(i, e) for i in ("basic", "twisted") for e in cases.EXERCISES], (impl, exercise))
+
+
+MAX_CLIENTS_VALUES = ["0", "-3", "abc", "2.5"]
+
+
+def _max_clients_must_be_a_positive_whole_number(fresh, impl, value):
     result = harness.run(harness.server_argv(impl, "ex2_sum", "tcp") + ["--max-clients", value])
     assert (result.returncode, result.stdout, last_line(result)) == (
         2, b"", f"error: argument --max-clients: not a positive whole number: {value!r}")
+
+
+@pytest.mark.parametrize("value", MAX_CLIENTS_VALUES)
+@pytest.mark.parametrize("impl", ["basic", "twisted"])
+def test_max_clients_must_be_a_positive_whole_number(together, impl, value):
+    """`--max-clients 0` (or -3, abc, 2.5) gets `argument --max-clients: not a positive
+    whole number: '0'` and exit 2 from the TCP servers. (Every run at once: `together`.)"""
+    together(_max_clients_must_be_a_positive_whole_number,
+             [(i, v) for i in ("basic", "twisted") for v in MAX_CLIENTS_VALUES], (impl, value))

@@ -80,9 +80,8 @@ def test_readme_has_examples_for_every_exercise():
         assert exercise in servers
 
 
-@pytest.mark.parametrize("server, server_lines, clients", examples())
-def test_readme_example(server, server_lines, clients, tmp_path):
-    """Each README example prints exactly what the README shows, on both sides."""
+def _readme_example(fresh, server, server_lines, clients):
+    tmp_path = fresh.directory
     default_port = re.search(r"port (\d+)", server_lines[0]).group(1)
     proc = harness.start_server(shlex.split(server) + ["--port", "0"], tmp_path)
     try:
@@ -105,6 +104,14 @@ def test_readme_example(server, server_lines, clients, tmp_path):
         assert normalize(lines[: len(server_lines)]) == normalize(server_lines)
     finally:
         proc.stop()
+
+
+@pytest.mark.parametrize("server, server_lines, clients", examples())
+def test_readme_example(together, server, server_lines, clients):
+    """Each README example prints exactly what the README shows, on both sides. (Every
+    example at once: `together`.)"""
+    together(_readme_example, [tuple(p.values) for p in examples()],
+             (server, server_lines, clients))
 
 
 def test_readme_test_command_is_what_ci_runs():
@@ -177,12 +184,10 @@ def listen_examples():
     return CONSOLE_OR_PLAIN.search(block).group(1).strip().split("\n")
 
 
-@pytest.mark.parametrize("command", listen_examples())
-def test_readme_listen_example(command, tmp_path):
-    """Each `--listen` example of the twistd section serves where it says (port 0 instead
-    of 8091, a socket file in a test folder instead of /tmp)."""
+def _readme_listen_example(fresh, command):
+    tmp_path = fresh.directory
     if "tcp6:" in command and not harness.ipv6_available():
-        pytest.skip("no IPv6 on this machine")
+        return  # skipped by the test
     sock_path = tmp_path / "ex2.sock"
     argv = shlex.split(command.replace("8091", "0").replace("/tmp/ex2.sock", str(sock_path)))
     proc = harness.start_server(argv + ["--port", "0"], tmp_path)
@@ -205,3 +210,13 @@ def test_readme_listen_example(command, tmp_path):
                 assert harness.unix_exchange(sock_path, b"3 4\n") == b"7\n"
     finally:
         proc.stop()
+
+
+@pytest.mark.parametrize("command", listen_examples())
+def test_readme_listen_example(together, command):
+    """Each `--listen` example of the twistd section serves where it says (port 0 instead
+    of 8091, a socket file in a test folder instead of /tmp). (Every example at once:
+    `together`.)"""
+    if "tcp6:" in command and not harness.ipv6_available():
+        pytest.skip("no IPv6 on this machine")
+    together(_readme_listen_example, listen_examples(), command)

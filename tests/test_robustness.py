@@ -3,6 +3,7 @@ clients and load. Each test asserts the exact bytes and that the server still se
 another client afterwards (and printed nothing on standard error).
 """
 
+import functools
 import select
 import socket
 import threading
@@ -76,10 +77,7 @@ def test_many_requests_in_one_packet(pool, impl, exercise):
     still_serves(server, exercise)
 
 
-@matrix
-@impls
-def test_cr_and_lf_in_different_packets(pool, impl, exercise):
-    """A "\\r" and its "\\n" in different segments still make one CRLF line ending."""
+def _cr_and_lf_in_different_packets(pool, fresh, impl, exercise):
     server = pool.get(impl, exercise, "tcp")
     request, reply = SAMPLE[exercise]
     with harness.connect(server.ports["TCP"]) as sock:
@@ -88,6 +86,15 @@ def test_cr_and_lf_in_different_packets(pool, impl, exercise):
         sock.shutdown(socket.SHUT_WR)
         assert harness.read_until_eof(sock) == reply * 2
     still_serves(server, exercise)
+
+
+@matrix
+@impls
+def test_cr_and_lf_in_different_packets(pool, together, impl, exercise):
+    """A "\\r" and its "\\n" in different segments still make one CRLF line ending.
+    (The pauses of every implementation and exercise overlap: `together`.)"""
+    together(functools.partial(_cr_and_lf_in_different_packets, pool),
+             [(i, e) for i in IMPLS for e in LINE_EXERCISES], (impl, exercise))
 
 
 @matrix
@@ -147,9 +154,7 @@ def test_ten_megabyte_line(fresh, impl):
     still_serves(server)
 
 
-@impls
-def test_client_that_never_reads(fresh, impl):
-    """A client that sends many MB and never reads does not grow the server's memory."""
+def _client_that_never_reads(fresh, impl):
     server = fresh(impl, "ex2_sum", "tcp")
     still_serves(server)
     request = b"9" * 4000 + b" 1\n"  # a 4002-byte reply per request: no shrinking
@@ -177,6 +182,13 @@ def test_client_that_never_reads(fresh, impl):
         still_serves(server)
     finally:
         hog.sock.close()
+
+
+@impls
+def test_client_that_never_reads(together, impl):
+    """A client that sends many MB and never reads does not grow the server's memory.
+    (Each hog waits a second for a server that stopped reading: they overlap, `together`.)"""
+    together(_client_that_never_reads, IMPLS, impl)
 
 
 @impls
@@ -214,10 +226,7 @@ def test_reset_in_mid_line(pool, impl):
     still_serves(server)
 
 
-@impls
-def test_idle_timeout(fresh, impl):
-    """With --timeout 1 a silent connection is closed after about a second, and so is a
-    connection one second after its last complete request."""
+def _idle_timeout(fresh, impl):
     server = fresh(impl, "ex2_sum", "tcp", options=["--timeout", "1"])
     with harness.connect(server.ports["TCP"]) as silent, \
             harness.connect(server.ports["TCP"]) as talker:
@@ -231,9 +240,14 @@ def test_idle_timeout(fresh, impl):
 
 
 @impls
-def test_idle_timeout_counts_from_the_last_complete_request(fresh, impl):
-    """--timeout 1: requests every 0.5 s keep a connection open for 2 s; then, with only
-    part of a line sent, it is closed about a second after its last complete request."""
+def test_idle_timeout(together, impl):
+    """With --timeout 1 a silent connection is closed after about a second, and so is a
+    connection one second after its last complete request. (The implementations wait out
+    their timeouts at the same time: `together`.)"""
+    together(_idle_timeout, IMPLS, impl)
+
+
+def _idle_timeout_counts_from_the_last_complete_request(fresh, impl):
     server = fresh(impl, "ex2_sum", "tcp", options=["--timeout", "1"])
     with harness.connect(server.ports["TCP"], nodelay=True) as sock:
         for _ in range(4):
@@ -247,6 +261,14 @@ def test_idle_timeout_counts_from_the_last_complete_request(fresh, impl):
         elapsed = time.monotonic() - start
     assert 0.5 < elapsed < 5, elapsed
     still_serves(server)
+
+
+@impls
+def test_idle_timeout_counts_from_the_last_complete_request(together, impl):
+    """--timeout 1: requests every 0.5 s keep a connection open for 2 s; then, with only
+    part of a line sent, it is closed about a second after its last complete request.
+    (The implementations' 3 s each run at the same time: `together`.)"""
+    together(_idle_timeout_counts_from_the_last_complete_request, IMPLS, impl)
 
 
 @impls

@@ -24,9 +24,8 @@ def service_lines(help_text):
     return re.findall(r"^    (\S+)", commands, re.M)
 
 
-@pytest.mark.parametrize("where", ["repo_root", "temp_dir"])
-def test_twistd_help_lists_the_four_services(tmp_path, where):
-    """`twistd --help` lists ex0-hello, ex1-message, ex2-sum, ex3-password, from any folder."""
+def _twistd_help_lists_the_four_services(fresh, where):
+    tmp_path = fresh.directory
     cwd = harness.ROOT if where == "repo_root" else tmp_path
     result = harness.run(["twistd", "--help"], cwd=cwd)
     assert result.returncode == 0, result
@@ -35,13 +34,25 @@ def test_twistd_help_lists_the_four_services(tmp_path, where):
     assert list(tmp_path.iterdir()) == []  # no twistd.pid or twistd.log left in the folder
 
 
-@pytest.mark.parametrize("service", sorted(SERVICES.values()))
-def test_service_help_shows_its_options(service):
-    """`twistd <service> --help` shows --host, --port, --timeout, --max-clients and --listen."""
+@pytest.mark.parametrize("where", ["repo_root", "temp_dir"])
+def test_twistd_help_lists_the_four_services(together, where):
+    """`twistd --help` lists ex0-hello, ex1-message, ex2-sum, ex3-password, from any folder.
+    (Both at once: `together`.)"""
+    together(_twistd_help_lists_the_four_services, ["repo_root", "temp_dir"], where)
+
+
+def _service_help_shows_its_options(fresh, service):
     result = harness.run(["twistd", service, "--help"])
     assert result.returncode == 0, result
     for option in ("--host", "--port", "--timeout", "--max-clients", "--listen"):
         assert option in result.stdout.decode(), option
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES.values()))
+def test_service_help_shows_its_options(together, service):
+    """`twistd <service> --help` shows --host, --port, --timeout, --max-clients and --listen.
+    (The four at once: `together`.)"""
+    together(_service_help_shows_its_options, sorted(SERVICES.values()), service)
 
 
 def test_listen_endpoints(fresh, tmp_path):
