@@ -31,6 +31,16 @@ def pytest_configure(config):
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def pytest_collection_finish(session):
+    """Start making the venvs of the Twisted version tests at once, in the background."""
+    if session.config.option.collectonly:
+        return
+    if any(item.nodeid.startswith("tests/test_versions.py::test_twisted_on_python")
+           for item in session.items):
+        from tests import test_versions
+        test_versions.start_making_venvs()
+
+
 class ServerPool:
     """Servers started on first use, stopped at the end of the session."""
 

@@ -20,10 +20,10 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     """One --quick run of the whole benchmark, its output folder and its stdout (shorter
-    still: 300 idle connections, 0.1 s per run; the suite checks the runs, not the speed)."""
+    still: 300 idle connections, 0.05 s per run; the suite checks the runs, not the speed)."""
     out = tmp_path_factory.mktemp("bench")
     run = subprocess.run([sys.executable, "-m", "tests.bench.run", "--quick", "--idle", "300",
-                          "--duration", "0.1", "--out", str(out)],
+                          "--duration", "0.05", "--out", str(out)],
                          cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stderr[-3000:]
     [report] = out.glob("bench-*.json")

@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -187,6 +188,24 @@ def test_twisted_on_python(python, tmp_path):
 
 
 # ---------------------------------------------------------- the venvs for Twisted
+
+def start_making_venvs():
+    """Make the Twisted venvs in a thread while the rest of the suite runs, so that a first
+    run's pip install overlaps the other tests' waiting instead of adding to it.
+
+    conftest.py calls this when test_twisted_on_python is among the tests to run; the test
+    then waits for the venv through venv_for's lock, and makes it again, reporting why,
+    if the thread could not.
+    """
+    def make():
+        for _, path in TWISTED_PYTHONS:
+            try:
+                venv_for(path)
+            except BaseException:  # pytest's skip and fail too: the test will say it
+                pass
+
+    threading.Thread(target=make, daemon=True).start()
+
 
 def venv_for(python):
     """The bin folder of a venv made with `python` as the README says, made once and kept.

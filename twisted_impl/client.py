@@ -36,27 +36,41 @@ def run_tcp(parse_args, argv, prompt=""):
     person types them.
     """
     with quiet_ctrl_c():
+        args = parsed(parse_args, argv)
         from twisted_impl import lineclient, session  # Twisted loads here: see quiet_ctrl_c
 
-        session.run(parse_args, argv, lambda reactor, args: lineclient.tcp_session(
+        session.run(args, lambda reactor, args: lineclient.tcp_session(
             reactor, args, session.requests(reactor, args, prompt)))
 
 
 def run_tcp_until_closed(parse_args, argv):
     """Run ex0's TCP client: connect, print what comes until the server closes, exit."""
     with quiet_ctrl_c():
+        args = parsed(parse_args, argv)
         from twisted_impl import lineclient, session  # Twisted loads here: see quiet_ctrl_c
 
-        session.run(parse_args, argv, lineclient.tcp_greeting)
+        session.run(args, lineclient.tcp_greeting)
 
 
 def run_udp(parse_args, argv, prompt=""):
     """Run a UDP client: each request is one datagram, from a port of its own (see run_tcp)."""
     with quiet_ctrl_c():
+        args = parsed(parse_args, argv)
         from twisted_impl import datagramclient, session  # Twisted loads here: see quiet_ctrl_c
 
-        session.run(parse_args, argv, lambda reactor, args: datagramclient.udp_session(
+        session.run(args, lambda reactor, args: datagramclient.udp_session(
             reactor, args, session.requests(reactor, args, prompt)))
+
+
+def parsed(parse_args, argv):
+    """The command line, parsed before Twisted loads: `--help` and a wrong option answer
+    at once, without the third of a second that loading Twisted takes."""
+    for stream in (sys.stdout, sys.stderr):
+        # Line by line, so that each reply shows at once even through a pipe; and a
+        # terminal that cannot show a character gets "?" instead of a traceback.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True, errors="replace")
+    return parse_args(argv)
 
 
 @contextlib.contextmanager

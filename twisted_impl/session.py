@@ -20,14 +20,8 @@ from twisted_impl.client import ClientError
 from twisted_impl.stdin import given, in_thread, stdin_lines
 
 
-def run(parse_args, argv, session):
-    """Parse the command line, run session(reactor, args) with task.react, exit with its status."""
-    for stream in (sys.stdout, sys.stderr):
-        # Line by line, so that each reply shows at once even through a pipe; and a
-        # terminal that cannot show a character gets "?" instead of a traceback.
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(line_buffering=True, errors="replace")
-    args = parse_args(argv)
+def run(args, session):
+    """Run session(reactor, args) with task.react, and exit with its status."""
     task.react(main, (session, args))
 
 
