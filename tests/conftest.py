@@ -8,6 +8,7 @@ by both transports. Tests that change a server's state (Ctrl+C, --timeout, memor
 measurements) start their own with `harness.start` and stop it themselves.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -82,24 +83,33 @@ def pool(tmp_path_factory):
         servers.stop_all()
 
 
+@contextlib.contextmanager
+def servers_in(directory):
+    """`start(impl, exercise, transport, options, host)`, which starts a server with its
+    output in `directory`; every server it started is stopped when the block ends."""
+    started = []
+
+    def start(impl, exercise, transport="tcp", options=(), host=harness.HOST):
+        server = harness.start(impl, exercise, transport, options, directory, host)
+        started.append(server)
+        return server
+
+    start.directory = Path(directory)
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
 @pytest.fixture
 def fresh(tmp_path):
     """Start servers that this test owns: `fresh(impl, exercise, transport, options)`.
 
     They are killed when the test ends, passed, failed or interrupted.
     """
-    started = []
-
-    def start(impl, exercise, transport="tcp", options=(), host=harness.HOST):
-        server = harness.start(impl, exercise, transport, options, tmp_path, host)
-        started.append(server)
-        return server
-
-    try:
+    with servers_in(tmp_path) as start:
         yield start
-    finally:
-        for server in started:
-            server.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -141,20 +151,8 @@ class Together:
     def _run_one(self, body, param, folder):
         # tmp_path_factory.mktemp is not safe in threads: one folder per body, made
         # beforehand, and a folder per parameter in it.
-        directory = tempfile.mkdtemp(prefix="case-", dir=folder)
-        started = []
-
-        def start(impl, exercise, transport="tcp", options=(), host=harness.HOST):
-            server = harness.start(impl, exercise, transport, options, directory, host)
-            started.append(server)
-            return server
-
-        start.directory = Path(directory)  # a folder of this body's own, like tmp_path
-        try:
-            body(start, *param)
-        finally:
-            for server in started:
-                server.stop()
+        with servers_in(tempfile.mkdtemp(prefix="case-", dir=folder)) as start:
+            body(start, *param)  # start.directory: a folder of its own, like tmp_path
 
     def __call__(self, body, params, param):
         """Run body(start, *p) for every p of `params` (once), then re-raise what

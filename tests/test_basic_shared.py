@@ -11,7 +11,6 @@ the same line from every program of both implementations.
 
 import ast
 import re
-from pathlib import Path
 
 import pytest
 

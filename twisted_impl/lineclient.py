@@ -104,8 +104,9 @@ class LineClient(LineReceiver):
     sending it, or when it pauses PAUSE seconds after it. One request at a time: the
     caller waits for each reply before asking again.
 
-    LineReceiver rather than the servers' LineOnlyReceiver: its clearLineBuffer() hands
-    out the bytes after the last "\\n" (a bare reply), which LineOnlyReceiver keeps private.
+    LineReceiver rather than LineOnlyReceiver: its clearLineBuffer() hands out the bytes
+    after the last "\\n" (a bare reply), which LineOnlyReceiver keeps private. (The
+    servers frame on their own, twisted_impl/lineserver.py says why.)
     """
 
     delimiter = b"\n"
