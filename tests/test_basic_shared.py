@@ -42,6 +42,7 @@ PER_EXERCISE = {
 PER_KIND = {
     "TIMEOUT",  # a server's idle seconds (60), a client's patience (5)
     "open_server",  # socket, bind, listen: SOCK_STREAM and listen() or SOCK_DGRAM
+    "set_options",  # a TCP server's SO_REUSEADDR would let a second UDP server share the port
     "ask",  # one request and its reply: a line over a connection, or a datagram
     "stdin_lines",  # the requests from standard input: one connection, or a datagram each
 }
