@@ -127,9 +127,11 @@ def requests(conn, timeout):
     The idle timeout counts from the last complete request: a client that trickles bytes
     without ever finishing one is closed all the same (socket.timeout).
     """
-    # A small send buffer (the system doubles it): a client that does not read blocks
-    # our sendall() once about MAX_UNSENT bytes of replies wait, and we stop reading it.
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_UNSENT // 2)
+    # A small send buffer: a client that does not read blocks our sendall() once about
+    # MAX_UNSENT bytes of replies wait (a quarter here, as the system doubles it, the rest
+    # in the client's buffers), and we stop reading it. Small, a flood of such clients
+    # costs the others little (measured: tests/bench/abuse.py, item 3).
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_UNSENT // 8)
     conn.settimeout(timeout)  # a recv() or sendall() waiting longer raises socket.timeout
     pending = bytearray()  # the unfinished request: never much more than MAX_LINE
     last = time.monotonic()  # when the last request was complete, or the client came
