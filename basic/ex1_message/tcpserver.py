@@ -127,10 +127,9 @@ def requests(conn, timeout):
     The idle timeout counts from the last complete request: a client that trickles bytes
     without ever finishing one is closed all the same (socket.timeout).
     """
-    # A small send buffer: a client that does not read blocks our sendall() once about
-    # MAX_UNSENT bytes of replies wait (a quarter here, as the system doubles it, the rest
-    # in the client's buffers), and we stop reading it. Small, a flood of such clients
-    # costs the others little (measured: tests/bench/abuse.py, item 3).
+    # A small send buffer (the system doubles it: half of MAX_UNSENT): a client that does
+    # not read blocks our sendall(), and we stop reading it. The smaller, the less a flood
+    # of such clients costs the others (measured: tests/bench/abuse.py, item 3).
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_UNSENT // 8)
     conn.settimeout(timeout)  # a recv() or sendall() waiting longer raises socket.timeout
     pending = bytearray()  # the unfinished request: never much more than MAX_LINE
@@ -273,14 +272,11 @@ def default_per_address(host):
 
 
 def prepare_process():
-    """Output line by line that survives any character; SIGTERM stops the server as Ctrl+C."""
+    """Whole lines, at once even into a pipe, never a crash on a character the console
+    can't show; SIGTERM (`kill`, a service manager) stops the server as Ctrl+C does."""
     if hasattr(sys.stdout, "reconfigure"):
-        # One line at a time, even into a pipe; never crash on a character the
-        # console can't show.
         sys.stdout.reconfigure(line_buffering=True, errors="replace")
-    # `kill`, `timeout` or a service manager send SIGTERM: without this the server would
-    # die at once, without "Server stopped". The handler raises KeyboardInterrupt.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises KeyboardInterrupt
 
 
 def set_options(server):
@@ -301,11 +297,10 @@ def set_options(server):
 
 def cannot_listen(host, port, error):
     """Say in one line why the server cannot listen (no traceback); exit status 1."""
+    reason = error.strerror or str(error)
     if error.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None)):
         reason = "address already in use (is another server running? try --port 0)"
-    else:
-        reason = error.strerror or str(error)
-    say("error: cannot listen on %s port %s: %s" % (host, port, reason), file=sys.stderr)
+    say(f"error: cannot listen on {host} port {port}: {reason}", file=sys.stderr)
     return 1
 
 
@@ -403,10 +398,9 @@ def hang_up(conn, words, linger=LINGER):
 
 def say(text, file=None):
     """print() that never stops the server: a line that cannot be printed (output closed:
-    `| head -1`, a closed SSH session) is dropped."""
+    `| head -1`, a closed SSH session) is dropped. The line and its end go in one write:
+    whole between threads, and never glued to "Server stopped" by a Ctrl+C."""
     try:
-        # The line and its end in one write: whole between threads, and a Ctrl+C between
-        # the two would glue "Server stopped" to the end of the line before it.
         print(text + "\n", end="", file=file)
     except (OSError, ValueError):
         pass

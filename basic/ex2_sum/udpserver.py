@@ -121,14 +121,11 @@ def port_number(text):
 
 
 def prepare_process():
-    """Output line by line that survives any character; SIGTERM stops the server as Ctrl+C."""
+    """Whole lines, at once even into a pipe, never a crash on a character the console
+    can't show; SIGTERM (`kill`, a service manager) stops the server as Ctrl+C does."""
     if hasattr(sys.stdout, "reconfigure"):
-        # One line at a time, even into a pipe; never crash on a character the
-        # console can't show.
         sys.stdout.reconfigure(line_buffering=True, errors="replace")
-    # `kill`, `timeout` or a service manager send SIGTERM: without this the server would
-    # die at once, without "Server stopped". The handler raises KeyboardInterrupt.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises KeyboardInterrupt
 
 
 def set_options(server):
@@ -147,11 +144,10 @@ def set_options(server):
 
 def cannot_listen(host, port, error):
     """Say in one line why the server cannot listen (no traceback); exit status 1."""
+    reason = error.strerror or str(error)
     if error.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None)):
         reason = "address already in use (is another server running? try --port 0)"
-    else:
-        reason = error.strerror or str(error)
-    say("error: cannot listen on %s port %s: %s" % (host, port, reason), file=sys.stderr)
+    say(f"error: cannot listen on {host} port {port}: {reason}", file=sys.stderr)
     return 1
 
 
@@ -219,10 +215,9 @@ def network_addresses(host):
 
 def say(text, file=None):
     """print() that never stops the server: a line that cannot be printed (output closed:
-    `| head -1`, a closed SSH session) is dropped."""
+    `| head -1`, a closed SSH session) is dropped. The line and its end go in one write:
+    whole between threads, and never glued to "Server stopped" by a Ctrl+C."""
     try:
-        # The line and its end in one write: whole between threads, and a Ctrl+C between
-        # the two would glue "Server stopped" to the end of the line before it.
         print(text + "\n", end="", file=file)
     except (OSError, ValueError):
         pass
