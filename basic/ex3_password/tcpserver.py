@@ -150,6 +150,7 @@ def requests(conn, timeout):
     # of such clients costs the others (measured: tests/bench/abuse.py, item 3).
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_UNSENT // 8)
     conn.settimeout(timeout)  # a recv() or sendall() waiting longer raises socket.timeout
+    wait = timeout  # the socket's timeout now: shorter while a request is unfinished
     pending = bytearray()  # the unfinished request: never much more than MAX_LINE
     last = time.monotonic()  # when the last request was complete, or the client came
     while True:
@@ -176,11 +177,13 @@ def requests(conn, timeout):
         # make one byte per packet quadratic.
         *lines, rest = data.split(b"\n")
         if lines:  # requests are complete: the idle time starts again
-            pending += lines[0]
-            lines[0] = bytes(pending)
-            pending.clear()
+            if pending:  # the first one began in earlier reads
+                lines[0] = bytes(pending) + lines[0]
+                pending.clear()
             last = time.monotonic()
-            conn.settimeout(timeout)
+            if wait != timeout:  # (a system call saved on every other read)
+                conn.settimeout(timeout)
+                wait = timeout
         pending += rest
         for line in lines:
             if line.endswith(b"\r"):
@@ -191,10 +194,10 @@ def requests(conn, timeout):
         if len(pending) > MAX_LINE + 1:  # + 1: the line's "\r" may wait for its "\n"
             raise LineTooLong
         if pending and not lines:  # still no complete request: only what is left
-            left = last + timeout - time.monotonic()
-            if left <= 0:
+            wait = last + timeout - time.monotonic()
+            if wait <= 0:
                 raise socket.timeout("no complete request for %s seconds" % timeout)
-            conn.settimeout(left)
+            conn.settimeout(wait)
 
 
 # ----- Beyond the slides -----
