@@ -68,7 +68,7 @@ def main(argv=None):
                 crowded.discard(addr[0])
                 mine.add(conn)  # handle() takes it out when the client leaves
                 say("Got connection from %r" % (addr[:2],))
-                # A thread per client: reading what it sent before closing may take a second.
+                # A thread per client: reading what it sent before closing may take LINGER seconds.
                 threading.Thread(target=handle, args=(conn, args.timeout, mine),
                                  daemon=True).start()
     except KeyboardInterrupt:
@@ -96,7 +96,7 @@ def handle(conn, timeout, mine):
 # Windows, IPv6, signals, the classroom network.
 
 POLL = 0.5  # how often a waiting server wakes up to notice Ctrl+C (Windows needs it)
-RECV_SIZE = 4096  # what the client sent is read in pieces of this size, and dropped
+RECV_SIZE = 4096  # bytes read at once
 LINGER = 2  # seconds to drain a client we hang up on, so that it can read our last words
 RESERVED_FILES = 32  # open files a server keeps for itself (listening socket, logs...)
 PER_ADDRESS = 8  # default cap on a network: a student with a few terminals open
@@ -281,8 +281,10 @@ def turn_away(conn, words):
     """hang_up() in a thread of its own, so that the accept loop goes on at once; past
     RESERVED_FILES // 2 such threads, at once, reading only what has arrived already."""
     if LINGERING.acquire(blocking=False):
-        threading.Thread(target=lambda: (hang_up(conn, words), LINGERING.release()),
-                         daemon=True).start()
+        def linger():
+            hang_up(conn, words)
+            LINGERING.release()  # a place for the next one
+        threading.Thread(target=linger, daemon=True).start()
     else:
         hang_up(conn, words, linger=0)
 

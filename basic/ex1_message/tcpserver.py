@@ -373,8 +373,10 @@ def turn_away(conn, words):
     """hang_up() in a thread of its own, so that the accept loop goes on at once; past
     RESERVED_FILES // 2 such threads, at once, reading only what has arrived already."""
     if LINGERING.acquire(blocking=False):
-        threading.Thread(target=lambda: (hang_up(conn, words), LINGERING.release()),
-                         daemon=True).start()
+        def linger():
+            hang_up(conn, words)
+            LINGERING.release()  # a place for the next one
+        threading.Thread(target=linger, daemon=True).start()
     else:
         hang_up(conn, words, linger=0)
 
