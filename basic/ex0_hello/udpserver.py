@@ -99,15 +99,13 @@ def prepare_process():
 def set_options(server):
     """Socket options a real UDP server needs, on every system. Not SO_REUSEADDR: over
     UDP it would let a second server share the port, and take half the datagrams."""
-    if hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
-        # Windows lets another program share or take over a port unless we forbid it.
+    if hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows: no other program on our port
         server.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
     if server.family == socket.AF_INET6:
         try:
-            # "::" then serves IPv4 clients too, where the OS allows it.
-            server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # "::" takes IPv4 too
         except (AttributeError, OSError):
-            pass
+            pass  # a system without dual-stack sockets: IPv6 only
 
 
 def cannot_listen(host, port, error):
