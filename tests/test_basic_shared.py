@@ -25,8 +25,6 @@ PER_SCRIPT = {
     "handle",  # the per-client function of a TCP server (a UDP server answers in main)
     "parse_args", "options",  # each program's description, arguments and help
     "answer",  # the reply to one request: a TCP line and a UDP datagram end differently
-    "show",  # how a client prints its reply: ex0 has no ERROR to tell apart
-    "talk", "exchange", "request", "session",  # a client's conversation: TCP or UDP
     "DESCRIPTION", "EPILOG", "USAGE",  # help texts
     "MESSAGE",  # ex1's message says TCP or UDP
     "REPLY",  # ex1's reply says TCP or UDP
@@ -42,8 +40,6 @@ PER_EXERCISE = {
 PER_KIND = {
     "TIMEOUT",  # a server's idle seconds (60), a client's patience (5)
     "open_server",  # socket, bind, listen: SOCK_STREAM and listen() or SOCK_DGRAM
-    "ask",  # one request and its reply: a line over a connection, or a datagram
-    "stdin_lines",  # the requests from standard input: one connection, or a datagram each
 }
 
 # The shared checks whose one Twisted copy is twisted_impl/options.py or wire.py.
