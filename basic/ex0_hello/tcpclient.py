@@ -48,16 +48,12 @@ def receive_all(sock, server, timeout):
     end. One recv() is not one message: the slides' single recv(1024) may get only part
     of the greeting. Here the server's close ends it."""
     received = bytearray()
-    deadline = time.monotonic() + timeout
-    while True:
-        wait = deadline - time.monotonic()
-        if wait <= 0:
-            break  # it greeted but never closed: show what came all the same
-        sock.settimeout(wait)
+    deadline = time.monotonic() + timeout  # a greeting trickling in forever ends there too
+    while time.monotonic() < deadline:
         try:
-            data = sock.recv(1024)
+            data = sock.recv(1024)  # waits up to the timeout that main() set
         except socket.timeout:
-            break
+            break  # silent that long: what came, if anything, is all of it
         except OSError:  # reset by the server
             data = b""
         if not data:  # the server closed: the greeting is complete
