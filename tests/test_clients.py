@@ -310,3 +310,17 @@ def test_reader_gone_stops_quietly(pool, impl, transport):
         proc.wait()
         writer.join()
         proc.stderr.close()
+
+
+def test_help():
+    """`--help` on every client prints its usage, with the exercise's default port, on
+    standard output and exits 0."""
+    programs = [(exercise, harness.client_argv(impl, exercise, transport))
+                for impl in harness.CLIENT_IMPLS for exercise in cases.EXERCISES
+                for transport in harness.TRANSPORTS]
+    got = harness.parallel([lambda p=p: harness.run(p + ["--help"]) for _, p in programs])
+    for (exercise, program), result in zip(programs, got):
+        port = cases.DEFAULT_PORTS[exercise]
+        assert (result.returncode, result.stderr) == (0, b""), program
+        assert result.stdout.startswith(b"usage: "), program
+        assert b"the server's port (default %d)" % port in result.stdout, program
