@@ -158,19 +158,14 @@ def printable(text):
     return UNSAFE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
-def quietly(main):
-    """main()'s exit status; Ctrl+C or a standard output closed early end it quietly."""
+if __name__ == "__main__":
     if sys.stdout:  # None when closed
         # Each reply at once, even through a pipe; "?" for what a terminal cannot show.
         sys.stdout.reconfigure(line_buffering=True, errors="replace")
     try:
-        return main()
+        sys.exit(main())
     except KeyboardInterrupt:  # Ctrl+C: the user wants out, not a traceback
-        return 130
+        sys.exit(130)
     except BrokenPipeError:  # as by "| head -1": point stdout at nothing, stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(quietly(main))
+        sys.exit(1)
