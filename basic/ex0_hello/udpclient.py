@@ -48,6 +48,7 @@ def ask(sock, request, address, server, timeout):
     """Send one request datagram; return the reply datagram, without its line end. One
     datagram is one message: no line end needed. But UDP may lose it, or the reply,
     without a word: no reply within timeout / TRIES seconds means send again."""
+    sock.settimeout(timeout / TRIES)
     for _ in range(TRIES):
         try:
             sock.sendto(request, address)
@@ -55,16 +56,12 @@ def ask(sock, request, address, server, timeout):
             pass  # an earlier try was refused (Windows says so here): a lost try
         except OSError as error:  # no route to the server, say
             sys.exit(f"error: cannot connect to {server}: {error.strerror or error}")
-        deadline = time.monotonic() + timeout / TRIES
-        while True:
-            wait = deadline - time.monotonic()
-            if wait <= 0:
-                break  # this try is lost: send again
-            sock.settimeout(wait)
+        deadline = time.monotonic() + timeout / TRIES  # strangers cannot hold a try forever
+        while time.monotonic() < deadline:
             try:
                 data, sender = sock.recvfrom(65535)
             except socket.timeout:
-                break
+                break  # this try is lost: send again
             except ConnectionError:
                 continue  # Windows reports "port unreachable" (no server there) this way
             if sender[:2] == address[:2]:  # the server's (host, port): anyone may send to us
