@@ -67,7 +67,7 @@ def receive_all(sock, server, timeout):
 
 
 # ----- Beyond the slides -----
-# Options, friendly errors and IPv6: what a real client needs.
+# Options, friendly errors, IPv6 and Windows: what a real client needs.
 
 
 def options(argv):
