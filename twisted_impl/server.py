@@ -18,10 +18,12 @@ import contextlib
 import socket
 import sys
 
+from twisted.internet import defer, tcp
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
+from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
+from twisted.internet.interfaces import (
+    IHalfCloseableProtocol, IPushProducer, IStreamServerEndpoint)
 from twisted.internet.protocol import DatagramProtocol, Protocol, ServerFactory
 from twisted.logger import Logger, LogLevel, eventAsText, formatEvent, globalLogBeginner
 from twisted.protocols.policies import TimeoutMixin
@@ -518,8 +520,36 @@ def tcp_endpoint(reactor, host, port):
     connecting at once must not wait for SYN retries.
     """
     if ":" in host:
-        return TCP6ServerEndpoint(reactor, port, backlog=socket.SOMAXCONN, interface=host)
+        return DualStackEndpoint(reactor, port, socket.SOMAXCONN, host)
     return TCP4ServerEndpoint(reactor, port, backlog=socket.SOMAXCONN, interface=host)
+
+
+@implementer(IStreamServerEndpoint)
+class DualStackEndpoint:
+    """TCP6ServerEndpoint, but "::" serves IPv4 clients too where the system allows it,
+    as basic/'s set_options() asks: Linux does by default, Windows and BSDs do not, and
+    the address lines printed for "::" promise IPv4 addresses."""
+
+    def __init__(self, reactor, port, backlog, interface):
+        self.reactor, self.port, self.backlog, self.interface = reactor, port, backlog, interface
+
+    def listen(self, factory):
+        return defer.execute(self._listen, factory)
+
+    def _listen(self, factory):
+        port = DualStackPort(self.port, factory, self.backlog, self.interface, self.reactor)
+        port.startListening()
+        return port
+
+
+class DualStackPort(tcp.Port):
+    def createInternetSocket(self):
+        sock = super().createInternetSocket()
+        try:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        except (AttributeError, OSError):
+            pass
+        return sock
 
 
 @contextlib.contextmanager
