@@ -328,3 +328,59 @@ def test_twistd_wildcard_address_lines(namespace):
     assert result["lines"][:4] == (listening("TCP", "0.0.0.0", ports["TCP"], [NETWORK])
                                    + listening("UDP", "0.0.0.0", ports["UDP"], [NETWORK]))
     assert result["replies"] == ["7\n"]
+
+
+# ---------------------------------------------------------------- twistd's default
+
+class FakePort:
+    def __init__(self, host):
+        self.host = host
+
+    def getHost(self):
+        return IPv4Address("TCP", self.host, 8091)
+
+    def stopListening(self):
+        pass
+
+
+class FakeEndpoint:
+    """An endpoint that 'listens' on `host` at once, without a socket."""
+
+    def __init__(self, host):
+        self.host = host
+
+    def listen(self, factory):
+        from twisted.internet.defer import succeed
+        return succeed(FakePort(self.host))
+
+
+@pytest.mark.parametrize("hosts, cap", [
+    (["127.0.0.1"], None), (["0.0.0.0"], 8), (["127.0.0.1", "0.0.0.0"], 8), (["::1"], None),
+])
+def test_twistd_default_follows_where_it_listens(monkeypatch, hosts, cap):
+    """Without --max-per-address, a twistd service caps each address at 8 as soon as one
+    of its endpoints listens off loopback (a bare --listen tcp:8091 is 0.0.0.0)."""
+    from twisted_impl import service
+    monkeypatch.setattr(service, "announce", lambda *args: None)
+    factory = twisted_server.LineServerFactory(ex2_tcp.Handle, 60, 100, None)
+    for host in hosts:
+        server = service.AnnouncedTCPServer(FakeEndpoint(host), factory, cap_by_host=True)
+        server.startService()
+    assert factory.max_per_address == cap
+
+
+def test_twistd_explicit_cap_on_a_listen_endpoint():
+    """--max-per-address N applies on --listen endpoints too, loopback included."""
+    server = harness.start_server(["twistd", "-n", "ex2-sum", "--port", "0",
+                                   "--listen", "tcp:0:interface=127.0.0.1",
+                                   "--max-per-address", "1"])
+    try:
+        port = server.ports["TCP"]
+        with connect_from("127.0.0.2", port) as held:
+            ask(held)
+            with connect_from("127.0.0.2", port) as sock:
+                assert harness.read_until_eof(sock) == too_many(1)
+            with connect_from("127.0.0.3", port) as sock:
+                ask(sock)
+    finally:
+        server.stop()

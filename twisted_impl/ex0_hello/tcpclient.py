@@ -1,6 +1,6 @@
 """TCP client of the slides' demo (ex0_hello), on Twisted: connect, print the greeting.
 
-Run it from the repository root, beside a server:
+Run it from the repository root, beside its server:
 
     python3 -m twisted_impl.ex0_hello.tcpserver    # terminal 1
     python3 -m twisted_impl.ex0_hello.tcpclient    # terminal 2: Thank you for connecting

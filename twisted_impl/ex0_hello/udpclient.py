@@ -1,12 +1,7 @@
-"""UDP client of the slides' demo (ex0_hello), on Twisted: send a datagram, print the greeting.
+"""UDP client of the slides' demo (ex0_hello), on Twisted: UDP has no connection to
+open, so it sends one empty datagram to be heard; the server answers with its greeting.
 
-Run it from the repository root, beside a server:
-
-    python3 -m twisted_impl.ex0_hello.udpserver    # terminal 1
-    python3 -m twisted_impl.ex0_hello.udpclient    # terminal 2: Thank you for connecting
-
-UDP has no connection to open, so the client sends one empty datagram to be heard,
-and the server answers any datagram with its greeting.
+    python3 -m twisted_impl.ex0_hello.udpclient    # beside its udpserver
 """
 
 from twisted_impl import common

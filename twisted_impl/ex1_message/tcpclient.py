@@ -1,6 +1,6 @@
 """TCP client of Bài 1 (ex1_message), on Twisted: send a message, print the server's answer.
 
-Run it from the repository root, beside a server:
+Run it from the repository root, beside its server:
 
     python3 -m twisted_impl.ex1_message.tcpserver              # terminal 1
     python3 -m twisted_impl.ex1_message.tcpclient              # terminal 2: From SERVER TCP

@@ -1,12 +1,7 @@
-"""UDP client of Bài 1 (ex1_message), on Twisted: send a message, print the server's answer.
+"""UDP client of Bài 1 (ex1_message), on Twisted: the TCP client's options (see
+tcpclient.py), MESSAGE sent as one datagram; the server answers From SERVER UDP.
 
-Run it from the repository root, beside a server:
-
-    python3 -m twisted_impl.ex1_message.udpserver              # terminal 1
-    python3 -m twisted_impl.ex1_message.udpclient              # terminal 2: From SERVER UDP
-    python3 -m twisted_impl.ex1_message.udpclient "Xin chào"   # the same answer
-
-Without MESSAGE it sends the lecture's "From CLIENT UDP".
+    python3 -m twisted_impl.ex1_message.udpclient "Xin chào"    # beside its udpserver
 """
 
 from twisted_impl import common
@@ -22,7 +17,6 @@ def main(argv=None):
 
 
 def parse_args(argv):
-    """The same options and arguments as the TCP client's."""
     return parse_tcp_args(argv, "UDP")
 
 

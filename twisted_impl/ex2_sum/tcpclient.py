@@ -1,6 +1,6 @@
 """TCP client of Bài 2 (ex2_sum), on Twisted: send two integers, print their sum.
 
-Run it from the repository root, beside a server:
+Run it from the repository root, beside its server:
 
     python3 -m twisted_impl.ex2_sum.tcpserver            # terminal 1
     python3 -m twisted_impl.ex2_sum.tcpclient 3 4        # terminal 2: prints 7

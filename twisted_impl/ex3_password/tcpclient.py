@@ -1,6 +1,6 @@
 """TCP client of Bài 3 (ex3_password), on Twisted: send passwords, print the valid ones.
 
-Run it from the repository root, beside a server:
+Run it from the repository root, beside its server:
 
     python3 -m twisted_impl.ex3_password.tcpserver                  # terminal 1
     python3 -m twisted_impl.ex3_password.tcpclient 'Abc123@1,aF1#2w3E*,2We3345'
