@@ -1,10 +1,9 @@
-"""The Twisted clients' machinery: each client script parses its command line (common.py)
-and calls run_tcp, run_tcp_until_closed or run_udp, which load Twisted.
+"""The Twisted clients' machinery: a client script parses its command line (common.py),
+then calls run_tcp, run_tcp_until_closed or run_udp here, which loads Twisted.
 
-A session is a coroutine, session(reactor, args), that does the client's work and returns
-its exit status (0, or 1 after an ERROR reply). run() runs one with task.react: the
-reactor runs until its Deferred fires, and nothing blocks the reactor (standard input
-is read, and host names are looked up, in threads: see in_thread).
+A session, session(reactor, args), is a coroutine that does the client's work and
+returns its exit status; run() runs one with task.react. Nothing blocks the reactor:
+standard input is read, and host names looked up, in threads (see in_thread).
 """
 
 import errno
@@ -30,11 +29,8 @@ READ_SIZE = 65536  # bytes asked for by one read of standard input
 
 
 def run_tcp(args, prompt=""):
-    """A TCP client: send each request over one connection, print each reply, exit.
-
-    args.requests: the request lines (bytes, without "\\n"), or None to read them from
-    standard input, showing prompt when a person types them.
-    """
+    """A TCP client: send args.requests (None: the lines of standard input, with prompt
+    for a person typing) over one connection, print each reply, exit."""
     run(args, lambda reactor, args: tcp_session(reactor, args, requests(reactor, args, prompt)))
 
 
@@ -54,15 +50,11 @@ def run(args, session):
 
 
 def main(reactor, session, args):
-    """task.react's main: run session(reactor, args), a coroutine giving the exit status.
-
-    Ctrl+C ends the client at once, quietly, with status 130, whatever it waits for.
-    """
+    """task.react's main: run the session; Ctrl+C ends it at once, quietly, status 130."""
     outcome = Deferred()
     interrupted = False
 
     def settle(result):
-        """End the run with the session's exit status; 130 once Ctrl+C was pressed."""
         if outcome.called:
             return
         if interrupted:  # even when the session ended before its news got here
@@ -114,12 +106,9 @@ def requests(reactor, args, prompt):
 
 
 async def resolve(reactor, host, port, socktype):
-    """The server's (address, port), found as basic's clients find it.
-
-    IPv6 when the host holds ":" (an IPv6 address), IPv4 otherwise. The lookup blocks,
-    so it runs in a thread; it also spells the address the way replies will show it
-    (Twisted's UDP needs an address, not a name, and compares with what comes back).
-    """
+    """The server's (address, port), as basic's clients find it: IPv6 when the host holds
+    ":", IPv4 otherwise; looked up in a thread (it blocks). Twisted's UDP needs an
+    address, not a name, spelled as replies will show it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         found = await in_thread(reactor, socket.getaddrinfo, host, port, family, socktype)
@@ -207,15 +196,10 @@ class LineClient(LineReceiver):
     """Sends request lines; hands back each reply, framed as the wire contract says.
 
     TCP is a byte stream: one dataReceived is not one message. A reply ends at "\\n"
-    (LineReceiver cuts the lines, on b"\\n" alone, not its default b"\\r\\n"); the bytes
-    after it belong to the next reply, so they are kept. A server written like the
-    lecture's frames nothing: its reply is bare, and ends when the server closes after
-    sending it, or when it pauses PAUSE seconds after it. One request at a time: the
-    caller waits for each reply before asking again.
-
-    LineReceiver rather than LineOnlyReceiver: its clearLineBuffer() hands out the bytes
-    after the last "\\n" (a bare reply), which LineOnlyReceiver keeps private. (The
-    servers frame on their own, twisted_impl/lineserver.py says why.)
+    (on b"\\n" alone, not LineReceiver's default b"\\r\\n"); the bytes after it are the
+    next reply's. The lecture's server frames nothing: its bare reply ends when the
+    server closes, or pauses PAUSE seconds. LineReceiver, not LineOnlyReceiver: its
+    clearLineBuffer() hands out the bytes after the last "\\n" (a bare reply).
     """
 
     delimiter = b"\n"
@@ -232,11 +216,8 @@ class LineClient(LineReceiver):
         self._ended = None  # once the connection is gone: the Failure that says why
 
     def ask(self, request):
-        """Send one request line; a Deferred fires with its reply, without "\\n".
-
-        It fails with the reason of the close when the server closes without sending
-        a byte of it.
-        """
+        """Send one request line; a Deferred fires with its reply, without "\\n", or fails
+        with the reason of the close when the server closes without sending a byte."""
         self.sendLine(request)  # ignored once closed: a reply may still be here
         reply = self._waiting = Deferred(canceller=self._forget)
         self._deliver()  # it may be here already, or the connection gone
@@ -314,7 +295,6 @@ class Greeting(Protocol):
         self._pieces = []
 
     def received(self):
-        """The bytes received so far."""
         return b"".join(self._pieces)
 
     def dataReceived(self, data):
@@ -338,11 +318,9 @@ async def udp_session(reactor, args, requests):
 
 
 async def udp_ask(reactor, server, request, host, port, timeout):
-    """Send one request datagram, up to TRIES times; return the reply datagram.
-
-    Each request has a socket (a listening port) of its own: a late reply to a lost
-    request then reaches a closed port, and can never be taken for the next reply.
-    """
+    """Send one request datagram, up to TRIES times; return the reply datagram. Each
+    request has a port of its own: a late reply to a lost one can never be taken for
+    the next one's."""
     catcher = ReplyCatcher(reactor, server)
     interface = "::" if ":" in server[0] else "0.0.0.0"
     try:
@@ -406,14 +384,9 @@ class ReplyCatcher(DatagramProtocol):
 # mode (which the shell then shares), and it reads on without waiting for the replies.
 
 async def stdin_lines(reactor, prompt, stdin=None):
-    """Yield each line of standard input as bytes, without its line ending.
-
-    Bytes, not text: the server decodes, so the client passes on exactly what it got.
-    One line at a time, read only when the client asks for the next request, so the
-    prompt shows when the previous reply is printed. The prompt is for a person at a
-    keyboard only, not for a pipe or a file. stdin: a raw (unbuffered) binary file to
-    read instead of standard input, for the tests.
-    """
+    """Yield each line of standard input as bytes (passed on exactly as read), without
+    its line ending, one at a time as the client asks, so that the prompt (for a person
+    at a keyboard, not a pipe) shows after the previous reply. stdin: for the tests."""
     if stdin is None:
         if sys.stdin is None:  # standard input closed (<&-): an empty input, no request
             return
@@ -443,11 +416,8 @@ async def given(requests):
 
 
 class LineReader:
-    """The lines of a raw binary file, read in threads as they are asked for.
-
-    In linear time whatever the line length: each byte read is searched for "\\n" once,
-    and a long line's pieces are joined once, when its "\\n" (or the end) comes.
-    """
+    """The lines of a raw binary file, read in threads as they are asked for; in linear
+    time whatever the line length (each piece is searched and joined once)."""
 
     def __init__(self, reactor, raw):
         self._reactor = reactor
@@ -477,13 +447,9 @@ class LineReader:
 
 
 def in_thread(reactor, function, *args):
-    """A Deferred that fires with function(*args), run in a daemon thread of its own.
-
-    For a client's two blocking calls: reading standard input, looking up a host name.
-    A daemon thread, not Twisted's deferToThread: the reactor's thread pool is joined
-    when the reactor stops, and a thread still waiting for the keyboard would keep a
-    Ctrl+C'd client from exiting; Python leaves a daemon thread behind at its exit.
-    """
+    """A Deferred that fires with function(*args), run in a daemon thread of its own (for
+    reading standard input and looking up a name). Not deferToThread: the reactor's pool
+    is joined at its stop, and a thread waiting for the keyboard would block a Ctrl+C."""
     result = Deferred()
 
     def settle(outcome):

@@ -1,17 +1,9 @@
-"""The Twisted pieces every server shares: the TCP line protocol with its limits, the
-UDP protocol, and what the scripts print (twisted_impl/common.py holds the rest).
+"""The Twisted pieces every server shares: the TCP line protocol with the wire contract's
+limits (README, "The wire contract"), the UDP protocol, and running a script.
 
 Each exercise's tcpserver.py subclasses `LineServer` with a small `Handle` whose
 `lineReceived(line)` answers with the exercise's rule and `send_reply(text)`: what to
 answer is the exercise's business, how the bytes are framed and bounded is this file's.
-The wire contract (README, "The wire contract") in Twisted's terms:
-- a request is a line ending in "\\n" (one "\\r" before it removed), or a bare message:
-  one read of 2 to MAX_BARE bytes without "\\n", then PAUSE seconds of silence;
-- at most MAX_LINE bytes in a line: past that, an ERROR and the end of the connection;
-- at most about MAX_UNSENT bytes of replies waiting for a client that does not read;
-- a connection that completes no request for --timeout seconds is closed;
-- at most --max-clients connections, and --max-per-address from one address: a
-  newcomer beyond is told so and closed.
 """
 
 import contextlib
@@ -478,13 +470,9 @@ class DatagramServer(DatagramProtocol):
 # Running a server as a script, printing what basic/'s twin prints.
 
 def print_event(event):
-    """A twisted.logger observer printing our log lines as plain lines, as print() would.
-
-    The servers log through twisted.logger (so that under twistd the same lines go to
-    twistd's log, with timestamps); run as scripts, they print exactly what basic/
-    prints, flushed at once. Twisted's own chatter ("Received SIGINT, shutting down.")
-    is left out; warnings and errors go to standard error.
-    """
+    """A twisted.logger observer printing our log lines (under twistd they go to its log)
+    as print() would, exactly what basic/ prints; Twisted's own chatter is left out;
+    warnings and errors go to standard error."""
     namespace = event.get("log_namespace", "")
     if event.get("log_level") in (LogLevel.warn, LogLevel.error, LogLevel.critical):
         stream = sys.stderr
@@ -513,12 +501,9 @@ def print_log():
 
 
 def tcp_endpoint(reactor, host, port):
-    """The server endpoint for `host` and `port`, IPv6 when the host has a colon.
-
-    The backlog (connections the system accepts for us before `accept`) is the system's
-    maximum, as basic/'s `listen()` asks for, not Twisted's default of 50: a classroom
-    connecting at once must not wait for SYN retries.
-    """
+    """The server endpoint for `host` and `port`, IPv6 when the host has a colon. The
+    backlog is the system's maximum, as basic/'s `listen()` asks, not Twisted's 50: a
+    classroom connecting at once must not wait for SYN retries."""
     if ":" in host:
         return DualStackEndpoint(reactor, port, socket.SOMAXCONN, host)
     return TCP4ServerEndpoint(reactor, port, backlog=socket.SOMAXCONN, interface=host)

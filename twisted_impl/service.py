@@ -85,12 +85,9 @@ def options_for(default_port):
 
 
 class AnnouncedTCPServer(service.Service):
-    """Listen on a stream endpoint at start-up, and log where (port 0 included).
-
-    Twisted's StreamServerEndpointService only logs a port that cannot be opened and
-    runs on without it (unless one sets its private `_raiseSynchronously`): here the
-    failure is raised from privilegedStartService, for ExerciseService to report.
-    """
+    """Listen on a stream endpoint at start-up, and log where (port 0 included). Twisted's
+    StreamServerEndpointService would only log a port that cannot be opened and run on
+    without it: here the failure is raised, for ExerciseService to report."""
 
     def __init__(self, endpoint, factory, host=None, tls=False, description=None,
                  cap_by_host=False):
@@ -190,11 +187,8 @@ def cannot_serve(error):
 
 
 class ExerciseService(service.MultiService):
-    """The TCP and UDP servers of one exercise, started and stopped together.
-
-    A port that cannot be opened ends twistd with the scripts' one line and status 1,
-    not a traceback in the log; stopping logs the scripts' last line, `Server stopped`.
-    """
+    """The TCP and UDP servers of one exercise, started and stopped together; a port
+    that cannot be opened ends twistd with the scripts' one line and status 1."""
 
     def privilegedStartService(self):
         try:
