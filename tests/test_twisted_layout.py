@@ -108,13 +108,14 @@ def test_rule_reads_the_same_in_both_implementations(exercise):
 
 @pytest.mark.parametrize("exercise", ["ex0_hello"] + sorted(RULES))
 def test_tcpserver_reads_in_basics_order(exercise):
-    """The Twisted tcpserver.py defines main, then the per-client code, then the rule, in
-    basic/'s order, and shows its factory and its listen call in main's coroutine."""
+    """The Twisted tcpserver.py defines main, the per-client code, the rule, then beyond
+    the slides parse_args, in basic/'s order, with its factory and its listen call in
+    sight in main's coroutine."""
     path = PACKAGE / exercise / "tcpserver.py"
     order = [n.name for n in ast.parse(path.read_text(encoding="utf-8")).body
              if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
-    assert order == ["main", "serve", "Handle"] + [n for n in RULES.get(exercise, [])
-                                                 if n[0].islower()]
+    rule = [n for n in RULES.get(exercise, []) if n[0].islower()]
+    assert order == ["main", "serve", "Handle"] + rule + ["parse_args"]
     text = path.read_text(encoding="utf-8")
     assert "factory = LineServerFactory(Handle," in text
     assert "listening = await endpoint.listen(factory)" in text

@@ -20,7 +20,7 @@ GREETING = "Thank you for connecting"
 
 
 def main(argv=None):
-    args = server_args("TCP", __doc__, PORT, argv, TIMEOUT)  # --host, --port...: see common.py
+    args = parse_args(argv)
     print_log()  # what basic/ prints, as plain lines
     task.react(serve, (args,))  # run the reactor until serve() ends, or Ctrl+C
 
@@ -46,6 +46,11 @@ class Handle(LineServer):
 
 # ----- Beyond the slides -----
 # The limits and the idle timeout are LineServer's, in twisted_impl/server.py.
+
+def parse_args(argv):
+    """--host, --port, --timeout, --max-clients, --max-per-address: see common.py."""
+    return server_args("TCP", __doc__, PORT, argv, TIMEOUT)
+
 
 if __name__ == "__main__":
     main()

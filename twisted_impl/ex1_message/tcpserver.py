@@ -21,7 +21,7 @@ log = Logger()
 
 
 def main(argv=None):
-    args = server_args("TCP", __doc__, PORT, argv, TIMEOUT)  # --host, --port...: see common.py
+    args = parse_args(argv)
     print_log()  # what basic/ prints, as plain lines
     task.react(serve, (args,))  # run the reactor until serve() ends, or Ctrl+C
 
@@ -55,6 +55,11 @@ def answer(text: str) -> str:
 # ----- Beyond the slides -----
 # The framing (where one request ends and the next begins), the limits, the idle timeout
 # and the bare messages of the slides' programs are LineServer's, in twisted_impl/server.py.
+
+def parse_args(argv):
+    """--host, --port, --timeout, --max-clients, --max-per-address: see common.py."""
+    return server_args("TCP", __doc__, PORT, argv, TIMEOUT)
+
 
 if __name__ == "__main__":
     main()
