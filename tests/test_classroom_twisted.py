@@ -257,11 +257,16 @@ VETH = LO_UP + [
 ]
 
 
+# Root makes the namespaces directly; anyone else through a user namespace of their own
+# (-r: root inside it), where the kernel allows that.
+UNSHARE = ["unshare", "-n", "-u"] + ([] if getattr(os, "geteuid", lambda: 0)() == 0 else ["-r"])
+
+
 def namespace_unavailable():
     """Why a private network namespace cannot be made here, or None."""
     if not (shutil.which("unshare") and shutil.which("ip")):
         return "unshare or ip is missing"
-    done = subprocess.run(["unshare", "-n", "-u", "ip", "link", "set", "lo", "up"],
+    done = subprocess.run(UNSHARE + ["ip", "link", "set", "lo", "up"],
                           capture_output=True, timeout=30)
     if done.returncode:
         return "unshare -n is not permitted: " + done.stderr.decode(errors="replace").strip()
@@ -281,7 +286,7 @@ def namespace():
 def in_namespace(setup, argv, count, connects=()):
     """Run a server in a fresh network namespace until it printed `count` lines; those
     lines, its ports and the replies to "3 4" from each host of `connects`."""
-    done = harness.run(["unshare", "-n", "-u", harness.PYTHON, "-c", NAMESPACE_SCRIPT,
+    done = harness.run(UNSHARE + [harness.PYTHON, "-c", NAMESPACE_SCRIPT,
                         json.dumps([setup, argv, count, list(connects)])], timeout=60)
     assert done.returncode == 0, done
     return json.loads(done.stdout)
