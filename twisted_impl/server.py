@@ -10,7 +10,7 @@ import contextlib
 import socket
 import sys
 
-from twisted.internet import defer, tcp
+from twisted.internet import defer, tcp, udp
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.error import CannotListenError
@@ -424,7 +424,7 @@ class LineServerFactory(ServerFactory):
 
 # UDP has no stream to frame: a datagram arrives whole or not at all, up to 65507 bytes
 # over IPv4. Twisted reads 8192 bytes by default and silently drops the rest, so listen
-# with reactor.listenUDP(..., maxPacketSize=MAX_DATAGRAM).
+# with maxPacketSize=MAX_DATAGRAM (see listen_udp).
 MAX_DATAGRAM = 65536
 
 
@@ -527,14 +527,31 @@ class DualStackEndpoint:
         return port
 
 
-class DualStackPort(tcp.Port):
-    def createInternetSocket(self):
-        sock = super().createInternetSocket()
+def dual_stack(sock):
+    """An IPv6 socket that serves IPv4 clients too (on "::"), where the system allows it."""
+    if sock.family == socket.AF_INET6:
         try:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         except (AttributeError, OSError):
             pass
-        return sock
+    return sock
+
+
+class DualStackPort(tcp.Port):
+    def createInternetSocket(self):
+        return dual_stack(super().createInternetSocket())
+
+
+class DualStackUDPPort(udp.Port):
+    def createInternetSocket(self):
+        return dual_stack(super().createInternetSocket())
+
+
+def listen_udp(port, protocol, interface, reactor):
+    """reactor.listenUDP(port, protocol, interface, MAX_DATAGRAM), "::" serving IPv4 too."""
+    listening = DualStackUDPPort(port, protocol, interface, MAX_DATAGRAM, reactor)
+    listening.startListening()
+    return listening
 
 
 @contextlib.contextmanager
@@ -583,8 +600,7 @@ def run_udp(make_protocol, port, description, argv=None):
 
     async def serve(reactor):
         with exit_if_cannot_listen(args.host, args.port):
-            listening = reactor.listenUDP(args.port, make_protocol(), maxPacketSize=MAX_DATAGRAM,
-                                          interface=ip_address(args.host))
+            listening = listen_udp(args.port, make_protocol(), ip_address(args.host), reactor)
         await serve_until_stopped(reactor, "UDP", args.host, listening)
 
     task.react(serve)

@@ -31,7 +31,7 @@ from twisted_impl.ex1_message import tcpserver as ex1_tcp, udpserver as ex1_udp
 from twisted_impl.ex2_sum import tcpserver as ex2_tcp, udpserver as ex2_udp
 from twisted_impl.ex3_password import tcpserver as ex3_tcp, udpserver as ex3_udp
 from twisted_impl.server import (
-    MAX_DATAGRAM, LineServerFactory, announce, ip_address, tcp_endpoint)
+    LineServerFactory, announce, ip_address, listen_udp, tcp_endpoint)
 
 TIMEOUT = 60  # seconds a TCP connection may go without a complete request
 
@@ -135,18 +135,19 @@ class AnnouncedTCPServer(service.Service):
 
 
 class AnnouncedUDPServer(internet.UDPServer):
-    """internet.UDPServer, reading datagrams whole, that logs where it listens."""
+    """internet.UDPServer on listen_udp (datagrams whole, "::" serving IPv4 too) that logs
+    where it listens."""
 
     def __init__(self, host, port, protocol):
-        super().__init__(port, protocol, maxPacketSize=MAX_DATAGRAM)
+        super().__init__(port, protocol)
         self.host = host
         self.datagram_protocol = protocol
 
-    def privilegedStartService(self):
-        # A host name is resolved here, not when the options are read, so that one that
-        # does not resolve is a start-up failure like a port in use: one line, status 1.
-        self.kwargs["interface"] = ip_address(self.host)
-        super().privilegedStartService()
+    def _getPort(self):
+        # The host name is resolved here, at start-up, not when the options are read: one
+        # that does not resolve is a start-up failure like a port in use (one line, status 1).
+        port, protocol = self.args
+        return listen_udp(port, protocol, ip_address(self.host), reactor)
 
     def startService(self):
         super().startService()
