@@ -120,9 +120,15 @@ def ours(pgid=None):
     return found
 
 
-def leftovers():
-    """The processes started by the suite that still run: [(pid, argv)]."""
-    return sorted(ours().items())
+def leftovers(timeout=2.0):
+    """The processes started by the suite that still run: [(pid, argv)]. A process that
+    was just killed, or that is ending on its own, gets up to `timeout` seconds to go."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = sorted(ours().items())
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
 
 
 def kill_all():
