@@ -466,6 +466,7 @@ class SlideServer:
         self.port = self.sock.getsockname()[1]
         self.received = []
         self.errors = []
+        self.worst_gap = 0.0  # the longest pause there really was between a reply's pieces
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.serve)
         self.thread.start()
@@ -523,7 +524,9 @@ class SlideServer:
         if self.split:
             half = len(reply) // 2
             conn.send(reply[:half])
+            start = time.monotonic()
             time.sleep(0.15)  # the pause between the pieces is what the test is about
+            self.worst_gap = max(self.worst_gap, time.monotonic() - start)
             reply = reply[half:]
         conn.send(reply)
 
@@ -598,11 +601,16 @@ def client_runs():
             jobs[(name, client)] = (exercise, transport, kind, split, args, stdin, client)
 
     def run(exercise, transport, kind, split, args, stdin, client):
-        server = SlideServer(exercise, transport, kind, split)
-        try:
-            result = harness.run_client(client, exercise, transport, args, stdin, server.port)
-        finally:
-            server.stop()
+        # A machine so loaded that a 150 ms pause between a reply's pieces became one
+        # longer than a client's pause (0.3 s) proves nothing about the client: again.
+        for _ in range(3):
+            server = SlideServer(exercise, transport, kind, split)
+            try:
+                result = harness.run_client(client, exercise, transport, args, stdin, server.port)
+            finally:
+                server.stop()
+            if server.worst_gap < PAUSE - 0.05:
+                break
         return result, server.received, server.errors
 
     # The runs that wait out pauses (a server that keeps the connection) go first, and a
