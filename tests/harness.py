@@ -4,8 +4,10 @@ Every server the suite starts goes through `start_server`: it listens on port 0,
 output goes to a temporary file (a pipe that nobody drains would block a server that
 prints a line per connection), its first lines are polled with a deadline (never a
 sleep), and it runs in its own process group so that `stop` can end it and every child
-it has. Every process started here is recorded, so that the session can check at its
-end that none is left behind, and an `atexit` hook kills what an interrupted run left.
+it has. Every process started here carries the run's mark in its environment, so that
+the session can check at its end that none is left behind (by the mark: a pid may have
+been given to another program since), and an `atexit` hook kills what an interrupted run
+left.
 """
 
 import atexit
