@@ -452,6 +452,7 @@ class Load:
 
     def __init__(self, port, active=10, stuck=20):
         self.stop = threading.Event()
+        self.answered = set()  # the pipelining clients that got replies already
         self.socks = []
         for _ in range(active):
             self.socks.append(harness.connect(port))
@@ -469,8 +470,10 @@ class Load:
             while not self.stop.is_set():
                 for key, events in sel.select(0.1):
                     try:
-                        if events & selectors.EVENT_READ and not key.fileobj.recv(1 << 16):
-                            return
+                        if events & selectors.EVENT_READ:
+                            if not key.fileobj.recv(1 << 16):
+                                return
+                            self.answered.add(key.fileobj)
                         if events & selectors.EVENT_WRITE:
                             key.fileobj.send(batch)
                     except BlockingIOError:
@@ -497,10 +500,11 @@ def test_sigterm_stops_like_ctrl_c(fresh, impl, transport):
     load = None
     if transport == "tcp":
         load = Load(server.ports["TCP"])
-        time.sleep(0.5)  # let the load build up
     else:
         assert serves(server.ports["UDP"], "ex2_sum", "udp")
     try:
+        if load:  # the load is there once every pipelining client is being answered
+            wait_until(lambda: len(load.answered) == len(load.socks), 10, "clients answered")
         start = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
         try:
