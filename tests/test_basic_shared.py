@@ -44,12 +44,12 @@ PER_KIND = {
     "open_server",  # socket, bind, listen: SOCK_STREAM and listen() or SOCK_DGRAM
 }
 
-# The shared checks whose one Twisted copy is twisted_impl/options.py or wire.py.
+# The shared checks whose one Twisted copy is in twisted_impl/common.py.
 TWISTED_SHARED = {
-    "port_number": "options", "seconds": "options", "positive_integer": "options",
-    "default_max_clients": "options", "RESERVED_FILES": "options",
-    "printable": "wire", "UNSAFE": "wire", "MAX_LINE": "wire", "MAX_BARE": "wire",
-    "PAUSE": "wire", "MAX_UNSENT": "wire",
+    "port_number": "common", "seconds": "common", "positive_integer": "common",
+    "default_max_clients": "common", "RESERVED_FILES": "common",
+    "printable": "common", "UNSAFE": "common", "MAX_LINE": "common", "MAX_BARE": "common",
+    "PAUSE": "common", "MAX_UNSENT": "common",
 }
 
 
@@ -152,7 +152,7 @@ def test_per_kind_name_is_the_same_within_a_kind(name):
 @pytest.mark.parametrize("name", sorted(TWISTED_SHARED))
 def test_basic_copies_match_twisted_impl(name):
     """The option checks, printable() and the wire constants read the same in basic/ as in
-    twisted_impl/options.py and wire.py."""
+    twisted_impl/common.py."""
     module = harness.ROOT / "twisted_impl" / f"{TWISTED_SHARED[name]}.py"
     twisted_text = top_level(module).get(name)
     assert twisted_text is not None, f"{name} not in {module.name}"
