@@ -4,8 +4,10 @@ Every server the suite starts goes through `start_server`: it listens on port 0,
 output goes to a temporary file (a pipe that nobody drains would block a server that
 prints a line per connection), its first lines are polled with a deadline (never a
 sleep), and it runs in its own process group so that `stop` can end it and every child
-it has. Every process started here is recorded, so that the session can check at its
-end that none is left behind, and an `atexit` hook kills what an interrupted run left.
+it has. Every process started here carries the run's mark in its environment, so that
+the session can check at its end that none is left behind (by the mark: a pid may have
+been given to another program since), and an `atexit` hook kills what an interrupted run
+left.
 """
 
 import atexit
@@ -41,8 +43,13 @@ def _path_with_our_scripts():
     return os.pathsep.join(first + [p for p in path if p not in first])
 
 
+# Every process the suite starts carries this run's mark in its environment: a process
+# group's number (its leader's pid) is only ours while the leader is not reaped, since the
+# system gives freed pids again (they wrap around: at 32768 here, within minutes on a busy
+# machine). What is left of a group after that is found by the mark.
+RUN_MARK = f"{os.getpid()}-{time.time_ns()}"
 ENV = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONUNBUFFERED="1",
-           PATH=_path_with_our_scripts())
+           PATH=_path_with_our_scripts(), SOCKETS_TEST_RUN=RUN_MARK)
 ENV.pop("PYTHONSTARTUP", None)
 HOST = "127.0.0.1"
 
@@ -58,7 +65,7 @@ SYSTEM = re.compile(r"^\d{4}-\d\d-\d\dT\S+ \[([^\]]*)\] ")
 FRAMEWORK = re.compile(r"(\w+ starting on |Starting factory |Stopping factory |\(\w+ Port \d+ Closed\))")
 START_TIMEOUT = 15.0  # seconds a server may take to print its first lines (slow CI)
 
-_started = []  # every process started here: (Popen, process group id)
+_started = []  # every process started here (Popen; its pid is its process group's)
 _lock = threading.Lock()
 
 
@@ -70,49 +77,76 @@ def _register(proc):
 
 
 def _kill_group(proc, sig=signal.SIGKILL):
-    """Signal the process group of a process started with start_new_session=True."""
+    """Signal the process group of a process started with start_new_session=True.
+
+    Once its leader is reaped (returncode set) and the group has emptied, the group's
+    number may be another program's: then only the group's processes that carry this
+    run's mark are signalled.
+    """
     try:
-        os.killpg(proc.pid, sig)
+        if proc.returncode is None:  # not reaped: the number is still this group's
+            os.killpg(proc.pid, sig)
+            return
+        os.killpg(proc.pid, 0)  # the usual case: the group is gone
     except (ProcessLookupError, PermissionError):
-        pass
+        return
+    for pid in ours(proc.pid):
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
 
 
-def group_alive(pgid):
-    """True while any process of the process group `pgid` still exists (zombies aside)."""
+def ours(pgid=None):
+    """{pid: command line} of the live processes (zombies aside) that this run started,
+    known by the mark in their environment; of the process group `pgid` only, if given."""
+    mark = f"SOCKETS_TEST_RUN={RUN_MARK}".encode()
+    found = {}
     try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still counts for killpg: look at /proc for a live member.
-    for entry in Path("/proc").iterdir():
+        entries = list(Path("/proc").iterdir())
+    except OSError:
+        return found
+    for entry in entries:
         if not entry.name.isdigit():
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if fields[0] == "Z" or (pgid is not None and int(fields[2]) != pgid):
+                continue
+            if mark not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            argv = (entry / "cmdline").read_bytes().split(b"\0")[:-1]
         except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+            continue  # gone meanwhile, or another user's
+        found[int(entry.name)] = [a.decode("utf-8", "replace") for a in argv]
+    return found
 
 
-def leftovers():
-    """The process groups started by the suite that still have a live process."""
-    with _lock:
-        procs = list(_started)
-    for proc in procs:
-        proc.poll()
-    return [proc.args for proc in procs if group_alive(proc.pid)]
+def leftovers(timeout=2.0):
+    """The processes started by the suite that still run: [(pid, argv)]. A process that
+    was just killed, or that is ending on its own, gets up to `timeout` seconds to go."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = sorted(ours().items())
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
 
 
 def kill_all():
-    """Kill every process group the suite started (the session's last resort)."""
+    """Kill every process the suite started (the session's last resort): the groups
+    whose leader is not reaped yet, and every other process with this run's mark."""
     with _lock:
         procs = list(_started)
     for proc in procs:
-        _kill_group(proc)
+        if proc.returncode is None:
+            _kill_group(proc)
+    for pid in ours():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    for proc in procs:
         try:
             proc.wait(5)
         except subprocess.TimeoutExpired:
@@ -245,9 +279,11 @@ class Server:
         """The output once it has at least `count` lines."""
         return self.wait_for(lambda lines: len(lines) >= count, timeout, f"{count} lines")
 
-    def wait_for_line(self, line, timeout=START_TIMEOUT):
-        """The output once it holds exactly `line` (twistd's timestamp removed)."""
-        return self.wait_for(lambda lines: line in lines, timeout, repr(line))
+    def wait_for_line(self, line, timeout=START_TIMEOUT, since=0):
+        """The output once it holds exactly `line` (twistd's timestamp removed) after its
+        first `since` lines (a pooled server printed the same line for an earlier client
+        that had the same port: the system reuses ports)."""
+        return self.wait_for(lambda lines: line in lines[since:], timeout, repr(line))
 
     # Ports -----------------------------------------------------------------------
 

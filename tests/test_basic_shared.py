@@ -4,7 +4,8 @@ Each basic/ script stands alone (copy one file and run it), so the code that sev
 scripts need ("beyond the slides": option checks, printable(), limits, linger...) is
 duplicated, word for word. This module is what keeps the copies in line: a top-level
 function, class or constant defined in more than one script has exactly the same source
-text in each, except the few names listed below that differ by nature. The shared checks
+text in each (the `if __name__ == "__main__":` block counts as the name `__main__`),
+except the few names listed below that differ by nature. The shared checks
 are also the same text as twisted_impl's single copy, and a wrong --port or --timeout gets
 the same line from every program of both implementations.
 """
@@ -25,8 +26,6 @@ PER_SCRIPT = {
     "handle",  # the per-client function of a TCP server (a UDP server answers in main)
     "parse_args", "options",  # each program's description, arguments and help
     "answer",  # the reply to one request: a TCP line and a UDP datagram end differently
-    "show",  # how a client prints its reply: ex0 has no ERROR to tell apart
-    "talk", "exchange", "request", "session",  # a client's conversation: TCP or UDP
     "DESCRIPTION", "EPILOG", "USAGE",  # help texts
     "MESSAGE",  # ex1's message says TCP or UDP
     "REPLY",  # ex1's reply says TCP or UDP
@@ -41,18 +40,17 @@ PER_EXERCISE = {
 # udpclient.py...), different across kinds.
 PER_KIND = {
     "TIMEOUT",  # a server's idle seconds (60), a client's patience (5)
+    "__main__",  # a server's main() answers Ctrl+C itself; a client's is run inside a try
     "open_server",  # socket, bind, listen: SOCK_STREAM and listen() or SOCK_DGRAM
     "set_options",  # a TCP server's SO_REUSEADDR would let a second UDP server share the port
-    "ask",  # one request and its reply: a line over a connection, or a datagram
-    "stdin_lines",  # the requests from standard input: one connection, or a datagram each
 }
 
-# The shared checks whose one Twisted copy is twisted_impl/options.py or wire.py.
+# The shared checks whose one Twisted copy is in twisted_impl/common.py.
 TWISTED_SHARED = {
-    "port_number": "options", "seconds": "options", "positive_integer": "options",
-    "default_max_clients": "options", "RESERVED_FILES": "options",
-    "printable": "wire", "UNSAFE": "wire", "MAX_LINE": "wire", "MAX_BARE": "wire",
-    "PAUSE": "wire", "MAX_UNSENT": "wire",
+    "port_number": "common", "seconds": "common", "positive_integer": "common",
+    "default_max_clients": "common", "RESERVED_FILES": "common",
+    "printable": "common", "UNSAFE": "common", "MAX_LINE": "common", "MAX_BARE": "common",
+    "PAUSE": "common", "MAX_UNSENT": "common",
 }
 
 
@@ -89,6 +87,9 @@ def top_level(path):
             names = [t.id for t in node.targets if isinstance(t, ast.Name)]
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names = [node.target.id]
+        elif (isinstance(node, ast.If)
+              and source_segment(lines, node.test) == '__name__ == "__main__"'):
+            names = ["__main__"]  # what running the script does
         else:
             continue
         text = source_segment(lines, node)
@@ -152,7 +153,7 @@ def test_per_kind_name_is_the_same_within_a_kind(name):
 @pytest.mark.parametrize("name", sorted(TWISTED_SHARED))
 def test_basic_copies_match_twisted_impl(name):
     """The option checks, printable() and the wire constants read the same in basic/ as in
-    twisted_impl/options.py and wire.py."""
+    twisted_impl/common.py."""
     module = harness.ROOT / "twisted_impl" / f"{TWISTED_SHARED[name]}.py"
     twisted_text = top_level(module).get(name)
     assert twisted_text is not None, f"{name} not in {module.name}"

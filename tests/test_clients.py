@@ -6,8 +6,14 @@ costly (about 0.4 s for a Twisted one), so each test runs its clients in paralle
 """
 
 import concurrent.futures
+import os
+import pty
+import select
+import signal
 import socket
+import subprocess
 import threading
+import time
 
 import pytest
 
@@ -221,3 +227,100 @@ def test_client_usage_errors(results, exercise, transport):
             if any("\n" in a for a in args):
                 assert result.stderr.endswith(b" must be a single line\n"), (args, result)
         assert basic == twisted, args
+
+
+# ------------------------------------------------------------- a person at the keyboard
+
+def read_until(fd, got, expected, timeout=20.0):
+    """Read from `fd` into the bytearray `got` until it ends with `expected`."""
+    deadline = time.monotonic() + timeout
+    while not got.endswith(expected):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise AssertionError(f"waited {timeout} s for {expected!r}; got {bytes(got)!r}")
+        got += os.read(fd, 4096)
+
+
+def start(argv, **streams):
+    proc = subprocess.Popen(harness.command(argv), cwd=harness.ROOT, env=harness.ENV,
+                            start_new_session=True, **streams)
+    harness._register(proc)
+    return proc
+
+
+TERMINAL_RUNS = [("ex2_sum", "tcp", b"Two integers, like 3 4: ", b"3 4", b"7"),
+                 ("ex2_sum", "udp", b"Two integers, like 3 4: ", b"3 4", b"7"),
+                 ("ex3_password", "tcp", b"Passwords, comma-separated: ", b"Abc123@1,abc",
+                  b"Abc123@1")]
+
+
+@pytest.mark.parametrize("exercise, transport, prompt, line, reply", TERMINAL_RUNS)
+@pytest.mark.parametrize("impl", harness.CLIENT_IMPLS)
+def test_terminal_prompt_and_ctrl_c(pool, impl, exercise, transport, prompt, line, reply):
+    """On a terminal a client prompts before each line and answers it; Ctrl+C then ends it
+    with exit status 130 and nothing on standard error (no traceback)."""
+    port = pool.port("basic", exercise, transport)
+    master, slave = pty.openpty()
+    try:
+        proc = start(harness.client_argv(impl, exercise, transport) + ["--port", str(port)],
+                     stdin=slave, stdout=slave, stderr=subprocess.PIPE)
+        os.close(slave)
+        try:
+            got = bytearray()
+            read_until(master, got, prompt)
+            os.write(master, line + b"\n")
+            read_until(master, got, line + b"\r\n" + reply + b"\r\n" + prompt)
+            proc.send_signal(signal.SIGINT)
+            stderr = proc.stderr.read()
+            assert (proc.wait(20), bytes(got), stderr) == (
+                130, prompt + line + b"\r\n" + reply + b"\r\n" + prompt, b"")
+        finally:
+            harness._kill_group(proc)
+            proc.wait()
+            proc.stderr.close()
+    finally:
+        os.close(master)
+
+
+@pytest.mark.parametrize("transport", harness.TRANSPORTS)
+@pytest.mark.parametrize("impl", harness.CLIENT_IMPLS)
+def test_reader_gone_stops_quietly(pool, impl, transport):
+    """`client | head -1`: once its standard output is closed, a client stops with exit
+    status 1 and nothing on standard error (no BrokenPipeError traceback)."""
+    port = pool.port("basic", "ex3_password", transport)
+    request = b",".join([b"Abc123@1"] * 1000) + b"\n"  # a 9 kB reply each: more than a pipe holds
+    proc = start(harness.client_argv(impl, "ex3_password", transport) + ["--port", str(port)],
+                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    def feed():  # in a thread: the client reads its input only as fast as it answers
+        try:
+            with proc.stdin:
+                proc.stdin.write(request * 100)
+        except BrokenPipeError:
+            pass  # the client stopped before reading it all, as it should
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        first = proc.stdout.readline()
+        proc.stdout.close()
+        stderr = proc.stderr.read()
+        assert (proc.wait(20), first, stderr) == (1, request, b"")
+    finally:
+        harness._kill_group(proc)
+        proc.wait()
+        writer.join()
+        proc.stderr.close()
+
+
+def test_help():
+    """`--help` on every client prints its usage, with the exercise's default port, on
+    standard output and exits 0."""
+    programs = [(exercise, harness.client_argv(impl, exercise, transport))
+                for impl in harness.CLIENT_IMPLS for exercise in cases.EXERCISES
+                for transport in harness.TRANSPORTS]
+    got = harness.parallel([lambda p=p: harness.run(p + ["--help"]) for _, p in programs])
+    for (exercise, program), result in zip(programs, got):
+        port = cases.DEFAULT_PORTS[exercise]
+        assert (result.returncode, result.stderr) == (0, b""), program
+        assert result.stdout.startswith(b"usage: "), program
+        assert b"the server's port (default %d)" % port in result.stdout, program

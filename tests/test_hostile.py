@@ -308,9 +308,11 @@ def _trickle_without_a_request_is_closed(fresh, impl):
 
     def talk():
         with harness.connect(port, nodelay=True) as talker:
-            for _ in range(3):  # 1.8 s in all, never 1 s without a complete request
+            # 1.8 s in all, never 1 s without a complete request: a request every 0.2 s
+            # leaves 0.8 s to spare for a loaded machine's stalls.
+            for _ in range(9):
                 talker_replies.append(harness.tcp_request(talker, b"3 4\n", 2))
-                time.sleep(0.6)
+                time.sleep(0.2)
             talker_replies.append(harness.tcp_request(talker, b"3 4\n", 2))
 
     talker = threading.Thread(target=talk)
@@ -337,13 +339,13 @@ def _trickle_without_a_request_is_closed(fresh, impl):
         talker.join(10)
     assert closed_after is not None, "the trickling client is still connected after 6 s"
     assert 0.9 < closed_after < 5, closed_after
-    assert talker_replies == [b"7\n"] * 4
+    assert talker_replies == [b"7\n"] * 10
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_trickle_without_a_request_is_closed(together, impl):
     """--timeout 1: a client sending a byte every 0.3 s and never a newline is closed
-    within 1 to 5 s; a client completing a request every 0.6 s stays open meanwhile.
+    within 1 to 5 s; a client completing a request every 0.2 s stays open meanwhile.
     (The implementations' timeouts run at the same time: `together`.)"""
     together(_trickle_without_a_request_is_closed, IMPLS, impl)
 
@@ -452,6 +454,7 @@ class Load:
 
     def __init__(self, port, active=10, stuck=20):
         self.stop = threading.Event()
+        self.answered = set()  # the pipelining clients that got replies already
         self.socks = []
         for _ in range(active):
             self.socks.append(harness.connect(port))
@@ -469,8 +472,10 @@ class Load:
             while not self.stop.is_set():
                 for key, events in sel.select(0.1):
                     try:
-                        if events & selectors.EVENT_READ and not key.fileobj.recv(1 << 16):
-                            return
+                        if events & selectors.EVENT_READ:
+                            if not key.fileobj.recv(1 << 16):
+                                return
+                            self.answered.add(key.fileobj)
                         if events & selectors.EVENT_WRITE:
                             key.fileobj.send(batch)
                     except BlockingIOError:
@@ -497,10 +502,11 @@ def test_sigterm_stops_like_ctrl_c(fresh, impl, transport):
     load = None
     if transport == "tcp":
         load = Load(server.ports["TCP"])
-        time.sleep(0.5)  # let the load build up
     else:
         assert serves(server.ports["UDP"], "ex2_sum", "udp")
     try:
+        if load:  # the load is there once every pipelining client is being answered
+            wait_until(lambda: len(load.answered) == len(load.socks), 10, "clients answered")
         start = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
         try:

@@ -2,7 +2,7 @@
 
 basic/'s scripts are imported by file path (each is a standalone file, not a package
 module), with socket creation forbidden meanwhile: importing a lecture script must not
-open a socket. The Twisted logic is imported as twisted_impl.<exercise>.logic.
+open a socket. The Twisted logic is imported from twisted_impl.<exercise>.tcpserver.
 """
 
 import importlib
@@ -40,14 +40,14 @@ def function(impl, exercise, script=None):
     if impl == "basic":
         module = load_script(harness.ROOT / "basic" / exercise / f"{script}.py")
     else:
-        module = importlib.import_module(f"twisted_impl.{exercise}.logic")
+        module = importlib.import_module(f"twisted_impl.{exercise}.tcpserver")
     return getattr(module, name)
 
 
 SOURCES = [
     pytest.param("basic", "tcpserver", id="basic-tcpserver"),
     pytest.param("basic", "udpserver", id="basic-udpserver"),
-    pytest.param("twisted", None, id="twisted-logic"),
+    pytest.param("twisted", None, id="twisted-tcpserver"),
 ]
 
 

@@ -104,18 +104,36 @@ def test_ex0_udp_any_datagram_gets_the_greeting(pool, impl, datagram):
     assert harness.udp_exchange(port, datagram) == expected
 
 
-def lines_about(server, port, count, since):
-    """The server's output lines after the first `since` that mention the client port,
-    once there are `count`. (A pooled server has served earlier tests, and a twistd
-    service's TCP and UDP clients may have had the same port number.)"""
-    mark = f"('127.0.0.1', {port})"
+PEER_LINE = re.compile(r"(Got connection from|Got datagram from|Received from) "
+                       r"\('127\.0\.0\.1', (\d+)\)")
 
-    def about(lines):
-        return [x for x in lines[since:] if mark in x]
 
-    lines = server.wait_for(lambda ls: len(about(ls)) >= count,
-                            what=f"{count} lines about {mark}", timeout=10)
-    return about(lines)
+def visits(lines, port, kind="Got connection from"):
+    """The connections (kind "Got datagram from": the datagrams) from client `port` in a
+    server's output lines, in order: each is the list of its lines, its `Got ...` line and
+    the `Received from` lines about that port that follow it (a `Received from` line
+    belongs to the latest `Got ...` line about its port: a twistd service's TCP and UDP
+    clients may have the same port number). Lines about a connection that began before
+    `lines` are left out. The system reuses a closed connection's port, so a port alone
+    does not name a connection: the caller knows which of them is its own."""
+    found = []
+    for line in lines:
+        match = PEER_LINE.match(line)
+        if not match or int(match.group(2)) != port:
+            continue
+        if match.group(1) != "Received from":
+            found.append((match.group(1), [line]))
+        elif found:
+            found[-1][1].append(line)
+    return [visit for got, visit in found if got == kind]
+
+
+def wait_for_visits(server, since, port, done, kind="Got connection from"):
+    """visits(the server's output after its first `since` lines, port, kind), once
+    done(those visits) is true."""
+    lines = server.wait_for(lambda ls: done(visits(ls[since:], port, kind)), timeout=10,
+                            what=f"{kind} ('127.0.0.1', {port}) and what follows")
+    return visits(lines[since:], port, kind)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -129,7 +147,10 @@ def test_ex1_tcp_server_prints_each_message(pool, impl):
             assert harness.tcp_request(sock, request, 16) == b"From SERVER TCP\n"
     expected = [f"Got connection from ('127.0.0.1', {port})"] + [
         f"Received from ('127.0.0.1', {port}): {text}" for _, text in cases.EX1_PRINTED]
-    assert lines_about(server, port, len(expected), since) == expected
+    # The first connection from that port since the test began: its own (it was open
+    # the whole time, so no other connection had that port meanwhile).
+    got = wait_for_visits(server, since, port, lambda v: v and len(v[0]) >= len(expected))
+    assert got[0] == expected
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -145,9 +166,14 @@ def test_ex1_udp_server_prints_each_message(pool, impl):
         for request, text in cases.EX1_PRINTED:
             sock.sendto(request, (harness.HOST, server.ports["UDP"]))
             assert sock.recvfrom(1 << 16)[0] == b"From SERVER UDP\n"
-            expected += [f"Got datagram from ('127.0.0.1', {port})",
-                         f"Received from ('127.0.0.1', {port}): {text}"]
-    assert lines_about(server, port, len(expected), since) == expected
+            expected.append([f"Got datagram from ('127.0.0.1', {port})",
+                             f"Received from ('127.0.0.1', {port}): {text}"])
+    # The datagrams from that port since the test began: its own (the socket was bound
+    # the whole time). A twistd service's TCP clients may have had that port number too.
+    n = len(expected)
+    got = wait_for_visits(server, since, port, lambda v: len(v) >= n and len(v[n - 1]) >= 2,
+                          kind="Got datagram from")
+    assert got[:n] == expected
 
 
 @pytest.mark.parametrize("transport", harness.TRANSPORTS)

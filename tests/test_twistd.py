@@ -99,11 +99,9 @@ def test_python_m_twisted_works_from_the_repo_root(tmp_path):
 
 
 def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    """True while the process `pid` of this test run lives: a process that has ended (a
+    zombie too) is not, nor another program's that was given its number again."""
+    return pid in harness.ours()
 
 
 def test_background_service_and_kill(tmp_path):
@@ -150,6 +148,12 @@ def test_background_service_with_port_in_use(tmp_path):
                                 capture_output=True, timeout=30)
     line = (f"error: cannot listen on 127.0.0.1 port {port}: address already in use "
             "(is another server running? try --port 0)")
+    # twistd's parent exits as soon as its daemon reports the failure; the daemon removes
+    # its pid file after that, then ends: the checks wait for its end.
+    deadline = time.monotonic() + 10
+    while any(argv[-2:] == ["--port", str(port)] for argv in harness.ours().values()):
+        assert time.monotonic() < deadline, "twistd's daemon still runs 10 s after failing"
+        time.sleep(0.01)
     assert result.returncode == 1
     assert result.stderr.startswith(b"An error has occurred: "), result.stderr
     assert not (tmp_path / "twistd.pid").exists()

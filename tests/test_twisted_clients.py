@@ -1,5 +1,5 @@
-"""Unit tests of the Twisted clients' runner (twisted_impl/client.py and the modules it
-names: session.py, lineclient.py, datagramclient.py, stdin.py), without a network.
+"""Unit tests of the Twisted clients' runner (twisted_impl/client.py, and the command line
+and reply printing of twisted_impl/common.py), without a network.
 
 In the style of Twisted's own test_basic.py: the TCP line protocol runs on a
 StringTransport, and the pauses, timeouts and UDP retries on a fake reactor whose clock
@@ -26,12 +26,12 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from twisted_impl import client, datagramclient, lineclient, session, stdin
+from twisted_impl import client, common
 from twisted_impl.ex0_hello import tcpclient as ex0_tcp, udpclient as ex0_udp
 from twisted_impl.ex1_message import tcpclient as ex1_tcp, udpclient as ex1_udp
 from twisted_impl.ex2_sum import tcpclient as ex2_tcp, udpclient as ex2_udp
 from twisted_impl.ex3_password import tcpclient as ex3_tcp, udpclient as ex3_udp
-from twisted_impl.wire import PAUSE
+from twisted_impl.common import PAUSE
 
 HOST, PORT = "127.0.0.1", 8091
 SERVER = (HOST, PORT)
@@ -54,14 +54,14 @@ def result_of(deferred):
 
 def error_line(deferred):
     """The message of the ClientError a Deferred already failed with."""
-    with pytest.raises(client.ClientError) as caught:
+    with pytest.raises(common.ClientError) as caught:
         result_of(deferred)
     return str(caught.value)
 
 
 def line_client(clock=None):
     """A LineClient connected to an in-memory transport, timing its pauses on clock."""
-    protocol = lineclient.LineClient(Clock() if clock is None else clock)
+    protocol = client.LineClient(Clock() if clock is None else clock)
     protocol.makeConnection(StringTransport())
     return protocol
 
@@ -311,7 +311,7 @@ def test_reply_that_came_before_the_close():
 
 def test_greeting():
     """ex0: everything the server sends, handed out when it closes."""
-    greeting = lineclient.Greeting()
+    greeting = client.Greeting()
     greeting.makeConnection(StringTransport())
     greeting.dataReceived(b"Thank you ")
     greeting.dataReceived(b"for connecting\n")
@@ -324,7 +324,7 @@ def test_greeting():
 def test_ask_reply():
     """ask() gives the reply line."""
     protocol = line_client()
-    reply = run(lineclient.ask(Clock(), protocol, b"3 4", HOST, PORT, 5))
+    reply = run(client.ask(Clock(), protocol, b"3 4", HOST, PORT, 5))
     protocol.dataReceived(b"7\n")
     assert result_of(reply) == b"7"
 
@@ -333,7 +333,7 @@ def test_ask_timeout():
     """No reply within the timeout is the README's line, with the timeout as given."""
     clock = Clock()
     protocol = line_client(clock)
-    reply = run(lineclient.ask(clock, protocol, b"3 4", HOST, PORT, 0.5))
+    reply = run(client.ask(clock, protocol, b"3 4", HOST, PORT, 0.5))
     clock.advance(0.49)
     assert not reply.called
     clock.advance(0.01)
@@ -345,7 +345,7 @@ def test_ask_timeout_while_bytes_trickle():
     """Bytes without "\n" and no pause until the timeout: what came by then is the reply."""
     clock = Clock()
     protocol = line_client(clock)
-    reply = run(lineclient.ask(clock, protocol, b"3 4", HOST, PORT, 1))
+    reply = run(client.ask(clock, protocol, b"3 4", HOST, PORT, 1))
     for _ in range(7):  # 0.125 s apart: well inside the pause
         protocol.dataReceived(b"7")
         clock.advance(0.125)
@@ -359,7 +359,7 @@ def test_ask_timeout_while_bytes_trickle():
 def test_ask_closed():
     """A close before the reply is the README's line."""
     protocol = line_client()
-    reply = run(lineclient.ask(Clock(), protocol, b"3 4", HOST, PORT, 5))
+    reply = run(client.ask(Clock(), protocol, b"3 4", HOST, PORT, 5))
     protocol.connectionLost(Failure(error.ConnectionLost()))
     assert error_line(reply) == "127.0.0.1 port 8091 closed the connection without replying"
 
@@ -375,7 +375,7 @@ def test_ask_closed():
 ])
 def test_connect_failures(failure, line):
     """Each way a connection fails has its one line, REASON in the system's words."""
-    assert lineclient.connect_failure(failure, HOST, PORT, 2.5) == line
+    assert client.connect_failure(failure, HOST, PORT, 2.5) == line
 
 
 class ConnectingReactor(Clock):
@@ -409,14 +409,14 @@ def no_lookup(monkeypatch):
     async def resolve(reactor, host, port, socktype):
         return host, port
 
-    monkeypatch.setattr(session, "resolve", resolve)
+    monkeypatch.setattr(client, "resolve", resolve)
 
 
 def test_connect(no_lookup):
     """connect() gives the protocol connected, the endpoint bounded by the timeout."""
     reactor = ConnectingReactor()
-    protocol = lineclient.LineClient(reactor)
-    connected = run(lineclient.connect(reactor, HOST, PORT, 2.5, protocol))
+    protocol = client.LineClient(reactor)
+    connected = run(client.connect(reactor, HOST, PORT, 2.5, protocol))
     assert result_of(connected) is protocol
     assert protocol.transport is not None
     assert reactor.connected == [(HOST, PORT, 2.5)]
@@ -425,7 +425,7 @@ def test_connect(no_lookup):
 def test_connect_refused(no_lookup):
     """A refused connection is the README's line."""
     reactor = ConnectingReactor(error.ConnectionRefusedError())
-    connected = run(lineclient.connect(reactor, HOST, PORT, 5, lineclient.Greeting()))
+    connected = run(client.connect(reactor, HOST, PORT, 5, client.Greeting()))
     assert error_line(connected) == ("cannot connect to 127.0.0.1 port 8091: "
                                      "connection refused (is the server running?)")
 
@@ -442,7 +442,7 @@ def server_closes(reactor):
 def test_tcp_session_lock_step(no_lookup, capsys):
     """Requests go one at a time: the next only once the reply to the last is printed."""
     reactor = ConnectingReactor()
-    status = run(lineclient.tcp_session(reactor, args(), stdin.given([b"1 2", b"x", b"3 4"])))
+    status = run(client.tcp_session(reactor, args(), client.given([b"1 2", b"x", b"3 4"])))
     assert reactor.transport.value() == b"1 2\n"
     server_sends(reactor, b"3\n")
     assert reactor.transport.value() == b"1 2\nx\n"
@@ -456,7 +456,7 @@ def test_tcp_session_lock_step(no_lookup, capsys):
 def test_tcp_session_slides_server(no_lookup, capsys):
     """The slides' server: one recv, one bare send, close; the reply is printed, status 0."""
     reactor = ConnectingReactor()
-    status = run(lineclient.tcp_session(reactor, args(), stdin.given([b"From CLIENT TCP"])))
+    status = run(client.tcp_session(reactor, args(), client.given([b"From CLIENT TCP"])))
     server_sends(reactor, b"From SERVER TCP")
     server_closes(reactor)
     assert result_of(status) == 0
@@ -467,8 +467,8 @@ def test_tcp_session_slides_server(no_lookup, capsys):
 def test_tcp_session_bare_replies(no_lookup, capsys):
     """A server that keeps the connection and answers bare: each request, one reply."""
     reactor = ConnectingReactor()
-    status = run(lineclient.tcp_session(reactor, args(),
-                                        stdin.given([b"1 2", b"3 4", b"10 20"])))
+    status = run(client.tcp_session(reactor, args(),
+                                        client.given([b"1 2", b"3 4", b"10 20"])))
     for answer in (b"3", b"7", b"30"):
         server_sends(reactor, answer)
         reactor.advance(PAUSE)
@@ -480,7 +480,7 @@ def test_tcp_session_bare_replies(no_lookup, capsys):
 def test_tcp_session_closed_after_one_bare_reply(no_lookup, capsys):
     """A server that closes after its one bare reply has not answered the second request."""
     reactor = ConnectingReactor()
-    status = run(lineclient.tcp_session(reactor, args(), stdin.given([b"1 2", b"3 4"])))
+    status = run(client.tcp_session(reactor, args(), client.given([b"1 2", b"3 4"])))
     server_sends(reactor, b"3")
     server_closes(reactor)
     assert error_line(status) == "127.0.0.1 port 8091 closed the connection without replying"
@@ -490,7 +490,7 @@ def test_tcp_session_closed_after_one_bare_reply(no_lookup, capsys):
 def test_tcp_session_escapes_replies(no_lookup, capsys):
     """A server's control characters are printed escaped, an ERROR line's too."""
     reactor = ConnectingReactor()
-    status = run(lineclient.tcp_session(reactor, args(), stdin.given([b"x", b"y"])))
+    status = run(client.tcp_session(reactor, args(), client.given([b"x", b"y"])))
     server_sends(reactor, b"\x1b[2Jhi\r\xe2\x80\xae!\n")
     server_sends(reactor, b"ERROR \x1b[31mred\n")
     assert result_of(status) == 1
@@ -500,7 +500,7 @@ def test_tcp_session_escapes_replies(no_lookup, capsys):
 def test_tcp_greeting(no_lookup, capsys):
     """ex0 over TCP prints what came once the server closes."""
     reactor = ConnectingReactor()
-    status = run(lineclient.tcp_greeting(reactor, args(port=12345)))
+    status = run(client.tcp_greeting(reactor, args(port=12345)))
     server_sends(reactor, b"Thank you for connecting\n")
     server_closes(reactor)
     assert result_of(status) == 0
@@ -511,7 +511,7 @@ def test_tcp_greeting(no_lookup, capsys):
 def test_tcp_greeting_bare(no_lookup, capsys):
     """ex0: the slides' server sends its greeting bare, then closes."""
     reactor = ConnectingReactor()
-    status = run(lineclient.tcp_greeting(reactor, args(port=12345)))
+    status = run(client.tcp_greeting(reactor, args(port=12345)))
     server_sends(reactor, b"Thank you for connecting")
     server_closes(reactor)
     assert result_of(status) == 0
@@ -521,7 +521,7 @@ def test_tcp_greeting_bare(no_lookup, capsys):
 def test_tcp_greeting_closed_empty(no_lookup):
     """ex0: a close with nothing received is the README's line."""
     reactor = ConnectingReactor()
-    status = run(lineclient.tcp_greeting(reactor, args(port=12345)))
+    status = run(client.tcp_greeting(reactor, args(port=12345)))
     server_closes(reactor)
     assert error_line(status) == "127.0.0.1 port 12345 closed the connection without replying"
 
@@ -529,7 +529,7 @@ def test_tcp_greeting_closed_empty(no_lookup):
 def test_tcp_greeting_silent(no_lookup):
     """ex0: a server that says nothing and never closes is a timeout."""
     reactor = ConnectingReactor()
-    status = run(lineclient.tcp_greeting(reactor, args(port=12345, timeout=5)))
+    status = run(client.tcp_greeting(reactor, args(port=12345, timeout=5)))
     reactor.advance(5)
     assert error_line(status) == "no reply from 127.0.0.1 port 12345 within 5 seconds"
 
@@ -537,7 +537,7 @@ def test_tcp_greeting_silent(no_lookup):
 def test_tcp_greeting_never_closed(no_lookup, capsys):
     """ex0: a greeting that never closes is shown at the timeout, the connection aborted."""
     reactor = ConnectingReactor()
-    status = run(lineclient.tcp_greeting(reactor, args(port=12345, timeout=5)))
+    status = run(client.tcp_greeting(reactor, args(port=12345, timeout=5)))
     server_sends(reactor, b"Thank you for connecting\n")
     reactor.advance(5)
     assert result_of(status) == 0
@@ -587,7 +587,7 @@ class UDPReactor(Clock):
 
 
 def udp_ask(reactor, request=b"3 4", timeout=0.3, server=SERVER):
-    return run(datagramclient.udp_ask(reactor, server, request, server[0], server[1], timeout))
+    return run(client.udp_ask(reactor, server, request, server[0], server[1], timeout))
 
 
 def test_udp_reply():
@@ -694,7 +694,7 @@ def test_udp_cannot_listen():
 def test_udp_session_new_port_per_request(no_lookup, capsys):
     """Each request has a port of its own, so a late reply never answers the next one."""
     reactor = UDPReactor()
-    status = run(datagramclient.udp_session(reactor, args(), stdin.given([b"1 2", b"3 4"])))
+    status = run(client.udp_session(reactor, args(), client.given([b"1 2", b"3 4"])))
     assert len(reactor.ports) == 1
     reactor.reply(b"3\n")
     assert len(reactor.ports) == 2 and not reactor.ports[0].listening
@@ -728,7 +728,7 @@ def read_lines(raw):
     reactor = ThreadedReactor()
 
     async def collect():
-        return [line async for line in stdin.stdin_lines(reactor, "prompt: ", raw)]
+        return [line async for line in client.stdin_lines(reactor, "prompt: ", raw)]
 
     lines = run(collect())
     reactor.pump_until(lines)
@@ -814,7 +814,7 @@ def test_stdin_closed(monkeypatch):
     monkeypatch.setattr(sys, "stdin", None)
 
     async def collect():
-        return [line async for line in stdin.stdin_lines(Clock(), "prompt: ")]
+        return [line async for line in client.stdin_lines(Clock(), "prompt: ")]
 
     assert result_of(run(collect())) == []
 
@@ -838,7 +838,7 @@ def test_prompt_for_a_terminal(capsys):
 def test_in_thread_failure():
     """A blocking call's exception comes back as the Deferred's failure, on the reactor."""
     reactor = ThreadedReactor()
-    failed = stdin.in_thread(reactor, os.read, -1, 1)
+    failed = client.in_thread(reactor, os.read, -1, 1)
     reactor.pump_until(failed)
     with pytest.raises(OSError):
         result_of(failed)
@@ -848,7 +848,7 @@ def test_in_thread_cancelled():
     """A cancelled wait (Ctrl+C) ignores the late result of the thread."""
     reactor = ThreadedReactor()
     release = threading.Event()
-    waiting = stdin.in_thread(reactor, release.wait, 5)
+    waiting = client.in_thread(reactor, release.wait, 5)
     waiting.cancel()
     release.set()
     function, arguments = reactor.calls.get(timeout=5)
@@ -860,11 +860,11 @@ def test_in_thread_cancelled():
 
 def test_show(capsys):
     """A reply goes to stdout, an ERROR reply to stderr, as text, one line each."""
-    assert client.show(b"7") is False
-    assert client.show(b"From SERVER UDP\n") is False
-    assert client.show(b"") is False
-    assert client.show(b'ERROR expected two integers like "3 4"') is True
-    assert client.show(b"caf\xc3\xa9 \xff") is False
+    assert common.show(b"7") is False
+    assert common.show(b"From SERVER UDP\n") is False
+    assert common.show(b"") is False
+    assert common.show(b'ERROR expected two integers like "3 4"') is True
+    assert common.show(b"caf\xc3\xa9 \xff") is False
     assert capsys.readouterr() == ("7\nFrom SERVER UDP\n\ncafé \ufffd\n",
                                    'ERROR expected two integers like "3 4"\n')
 
@@ -879,13 +879,13 @@ def test_show(capsys):
 ])
 def test_show_escapes(reply, printed, capsys):
     """Control characters and bidirectional overrides are printed escaped, never raw."""
-    client.show(reply)
+    common.show(reply)
     assert capsys.readouterr().out == printed + "\n"
 
 
 def test_show_escapes_errors(capsys):
     """An ERROR reply is escaped too, on standard error."""
-    assert client.show(b"ERROR \x1b[31m\r") is True
+    assert common.show(b"ERROR \x1b[31m\r") is True
     assert capsys.readouterr() == ("", "ERROR \\x1b[31m\\r\n")
 
 
@@ -898,7 +898,7 @@ class SignalReactor(Clock):
 
 @pytest.fixture
 def ctrl_c(monkeypatch):
-    """Catch the SIGINT handler session.main installs, instead of installing it."""
+    """Catch the SIGINT handler client.main installs, instead of installing it."""
     handlers = []
     monkeypatch.setattr(signal, "getsignal", lambda signum: signal.default_int_handler)
     monkeypatch.setattr(signal, "signal", lambda signum, handler: handlers.append(handler))
@@ -919,16 +919,16 @@ def test_main_status(ctrl_c):
     async def give(reactor, status):
         return status
 
-    assert exit_status(session.main(SignalReactor(), give, 0)) == 0
-    assert exit_status(session.main(SignalReactor(), give, 1)) == 1
+    assert exit_status(client.main(SignalReactor(), give, 0)) == 0
+    assert exit_status(client.main(SignalReactor(), give, 1)) == 1
 
 
 def test_main_failure_line(ctrl_c, capsys):
     """A ClientError is one line on stderr, exit status 1, no traceback."""
     async def fail(reactor, args):
-        raise client.ClientError("no reply from 127.0.0.1 port 8091 within 5 seconds")
+        raise common.ClientError("no reply from 127.0.0.1 port 8091 within 5 seconds")
 
-    assert exit_status(session.main(SignalReactor(), fail, None)) == 1
+    assert exit_status(client.main(SignalReactor(), fail, None)) == 1
     assert capsys.readouterr() == (
         "", "error: no reply from 127.0.0.1 port 8091 within 5 seconds\n")
 
@@ -944,7 +944,7 @@ def test_ctrl_c(ctrl_c, capsys):
             print("error: closed")
         return 0
 
-    outcome = session.main(SignalReactor(), wait, None)
+    outcome = client.main(SignalReactor(), wait, None)
     assert not outcome.called
     ctrl_c[0](signal.SIGINT, None)
     assert exit_status(outcome) == 130
@@ -965,7 +965,7 @@ def test_ctrl_c_wins_a_race(ctrl_c):
         return 0
 
     reactor = LateReactor()
-    outcome = session.main(reactor, wait, None)
+    outcome = client.main(reactor, wait, None)
     ctrl_c[0](signal.SIGINT, None)
     waiting.callback(None)  # standard input ended meanwhile
     reactor.advance(0)
@@ -981,14 +981,14 @@ def test_ctrl_c_ignored_stays_ignored(monkeypatch):
     async def give(reactor, args):
         return 0
 
-    assert exit_status(session.main(SignalReactor(), give, None)) == 0
+    assert exit_status(client.main(SignalReactor(), give, None)) == 0
     assert installed == []
 
 
 def test_quiet_ctrl_c():
     """A Ctrl+C before the reactor runs (while Twisted loads, say) is exit status 130."""
     with pytest.raises(SystemExit) as caught:
-        with client.quiet_ctrl_c():
+        with common.quiet_ctrl_c():
             raise KeyboardInterrupt
     assert caught.value.code == 130
 
@@ -1003,7 +1003,7 @@ def test_no_import_time_side_effects():
         "import signal, sys\n"
         "import twisted_impl.ex2_sum.tcpclient, twisted_impl.ex0_hello.udpclient\n"
         "assert not any(name.split('.')[0] == 'twisted' for name in sys.modules), 'twisted'\n"
-        "import twisted_impl.session, twisted_impl.lineclient, twisted_impl.datagramclient\n"
+        "import twisted_impl.client\n"
         "assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, 'SIGINT'\n"
     )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -17,17 +17,15 @@ from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.python import usage
 
 from tests import cases
-from twisted_impl import serve, service
+from twisted_impl import common, server, service
 from twisted_impl.ex0_hello import tcpserver as ex0_tcp, udpserver as ex0_udp
 from twisted_impl.ex1_message import tcpserver as ex1_tcp, udpserver as ex1_udp
 from twisted_impl.ex2_sum import tcpserver as ex2_tcp, udpserver as ex2_udp
-from twisted_impl.ex2_sum.logic import add_line
+from twisted_impl.ex2_sum.tcpserver import add_line
 from twisted_impl.ex3_password import tcpserver as ex3_tcp, udpserver as ex3_udp
-from twisted_impl.ex3_password.logic import valid_passwords
-from twisted_impl.lineserver import (
-    LINGER, MAX_LINGERING, TURN, LineServer, LineServerFactory)
-from twisted_impl.options import default_max_clients
-from twisted_impl.wire import MAX_BARE, MAX_LINE, MAX_UNSENT, PAUSE
+from twisted_impl.ex3_password.tcpserver import valid_passwords
+from twisted_impl.common import MAX_BARE, MAX_LINE, MAX_UNSENT, PAUSE, default_max_clients
+from twisted_impl.server import LINGER, MAX_LINGERING, TURN, LineServer, LineServerFactory
 
 TCP_SCRIPTS = {"ex1_message": ex1_tcp, "ex2_sum": ex2_tcp, "ex3_password": ex3_tcp}
 UDP_SCRIPTS = {"ex1_message": ex1_udp, "ex2_sum": ex2_udp, "ex3_password": ex3_udp}
@@ -764,19 +762,19 @@ def test_one_busy_line_per_spell(logged):
 def test_script_options_refused(capsys, argv, error):
     """A bad option value is one argparse error, worded as basic's scripts word it."""
     with pytest.raises(SystemExit) as exit:
-        serve.parse_arguments("TCP", "x", 8091, argv)
+        common.server_args("TCP", "x", 8091, argv)
     assert exit.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith(error)
 
 
 def test_script_options_defaults():
     """TCP servers take --timeout and --max-clients; UDP servers neither."""
-    args = serve.parse_arguments("TCP", "x", 8091, [])
+    args = common.server_args("TCP", "x", 8091, [])
     assert (args.timeout, args.max_clients) == (TIMEOUT, default_max_clients())
-    args = serve.parse_arguments("UDP", "x", 8091, [])
+    args = common.server_args("UDP", "x", 8091, [])
     assert not hasattr(args, "timeout") and not hasattr(args, "max_clients")
     with pytest.raises(SystemExit):
-        serve.parse_arguments("UDP", "x", 8091, ["--timeout", "5"])
+        common.server_args("UDP", "x", 8091, ["--timeout", "5"])
 
 
 @pytest.mark.parametrize("argv, error", [
@@ -831,9 +829,9 @@ def test_print_event_survives_output_gone(monkeypatch, gone):
         if gone == "closed":
             stream.close()
         monkeypatch.setattr("sys." + name, stream)
-    serve.print_event({"log_namespace": "twisted_impl.lineserver", "log_level": None,
+    server.print_event({"log_namespace": "twisted_impl.server", "log_level": None,
                        "log_format": "Got connection from {peer!r}", "peer": PEER})
-    serve.print_event({"log_namespace": "twisted_impl.lineserver",
+    server.print_event({"log_namespace": "twisted_impl.server",
                        "log_level": LogLevel.error, "log_format": "bad"})
 
 
@@ -876,7 +874,7 @@ def test_udp_long_datagram():
     transport = DatagramTransport()
     datagram_server("ex3_password", transport).datagramReceived(b"Abc123@1," * 1111, PEER)
     assert transport.sent == [((b"Abc123@1," * 1111)[:-1], PEER)]
-    assert serve.MAX_DATAGRAM >= cases.MAX_DATAGRAM
+    assert server.MAX_DATAGRAM >= cases.MAX_DATAGRAM
 
 
 def test_udp_send_error_is_survived(logged):
@@ -890,9 +888,9 @@ def test_udp_send_error_is_survived(logged):
 
 def test_print_event_prints_only_our_lines(capsys):
     """The scripts' observer prints our messages as bare lines, and no Twisted chatter."""
-    serve.print_event({"log_namespace": "twisted_impl.lineserver", "log_level": None,
+    server.print_event({"log_namespace": "twisted_impl.server", "log_level": None,
                        "log_format": "Got connection from {peer!r}", "peer": PEER})
-    serve.print_event({"log_namespace": "twisted.internet.base", "log_level": None,
+    server.print_event({"log_namespace": "twisted.internet.base", "log_level": None,
                        "log_format": "Received SIGINT, shutting down."})
     assert capsys.readouterr().out == "Got connection from ('127.0.0.1', 48437)\n"
 

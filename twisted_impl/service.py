@@ -4,10 +4,10 @@
     twistd -n ex2-sum --port 0              # two free ports, both logged
     twistd -n ex2-sum --listen tcp:8091 --listen unix:/tmp/ex2.sock
 
-The plugin in twisted/plugins/lecture_sockets.py names one object of this module per
-exercise (`ex2_sum`...); like a module in the finger tutorial, each has the `Options`
-and `makeService` that twistd's ServiceMaker asks for. The servers themselves are the
-ones the scripts run: each tcpserver.py's `Handle` and each udpserver.py's `make_protocol()`.
+As in the finger tutorial, the plugin (twisted/plugins/lecture_sockets.py) points at one
+object of this module per exercise, with the `Options` and `makeService` twistd asks
+for. The servers are the scripts' own: each tcpserver.py's `Handle` and each
+udpserver.py's `make_protocol()`.
 """
 
 import argparse
@@ -16,21 +16,24 @@ import sys
 
 from twisted.application import internet, service
 from twisted.internet import reactor
+from twisted.internet.defer import maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
-from twisted.internet.defer import maybeDeferred
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
 
-from twisted_impl.datagram import MAX_DATAGRAM
+from twisted_impl.common import (
+    HOST, PER_ADDRESS, PER_ADDRESS_HELP, cannot_listen, default_max_clients,
+    default_per_address, port_number, positive_integer, seconds)
 from twisted_impl.ex0_hello import tcpserver as ex0_tcp, udpserver as ex0_udp
 from twisted_impl.ex1_message import tcpserver as ex1_tcp, udpserver as ex1_udp
 from twisted_impl.ex2_sum import tcpserver as ex2_tcp, udpserver as ex2_udp
 from twisted_impl.ex3_password import tcpserver as ex3_tcp, udpserver as ex3_udp
-from twisted_impl.lineserver import LineServerFactory
-from twisted_impl.options import default_max_clients, port_number, positive_integer, seconds
-from twisted_impl.serve import HOST, TIMEOUT, cannot_listen, ip_address, tcp_endpoint
+from twisted_impl.server import (
+    LineServerFactory, announce, ip_address, listen_udp, tcp_endpoint)
+
+TIMEOUT = 60  # seconds a TCP connection may go without a complete request
 
 log = Logger()
 
@@ -62,6 +65,8 @@ def options_for(default_port):
             ["max-clients", None, default_max_clients(), "TCP clients served at once; a "
              "newcomer beyond is told the server is busy",
              checked("--max-clients", positive_integer)],
+            ["max-per-address", None, None, PER_ADDRESS_HELP,
+             checked("--max-per-address", positive_integer)],
         ]
 
         def __init__(self):
@@ -80,15 +85,14 @@ def options_for(default_port):
 
 
 class AnnouncedTCPServer(service.Service):
-    """Listen on a stream endpoint at start-up, and log where (port 0 included).
+    """Listen on a stream endpoint at start-up, and log where (port 0 included). Twisted's
+    StreamServerEndpointService would only log a port that cannot be opened and run on
+    without it: here the failure is raised, for ExerciseService to report."""
 
-    Twisted's StreamServerEndpointService only logs a port that cannot be opened and
-    runs on without it (unless one sets its private `_raiseSynchronously`): here the
-    failure is raised from privilegedStartService, for ExerciseService to report.
-    """
-
-    def __init__(self, endpoint, factory, host=None, tls=False, description=None):
+    def __init__(self, endpoint, factory, host=None, tls=False, description=None,
+                 cap_by_host=False):
         self.endpoint = endpoint
+        self.cap_by_host = cap_by_host  # no --max-per-address: the default by where it listens
         self.description = description  # the --listen string, if any
         self.factory = factory
         self.host = host  # as the user gave it, like the scripts print it
@@ -118,10 +122,10 @@ class AnnouncedTCPServer(service.Service):
         if not hasattr(address, "port"):  # a UNIX socket: a path, no host or port
             log.info("Stream server listening on unix socket {path}",
                      path=os.fsdecode(address.name))
-        else:
-            log.info("{kind} server listening on {host} port {port}, Ctrl+C to stop",
-                     kind="TLS" if self.tls else "TCP",
-                     host=self.host or address.host, port=address.port)
+            return
+        announce("TCP", self.host or address.host, address.port, self.tls)
+        if self.cap_by_host and default_per_address(address.host) is not None:
+            self.factory.max_per_address = PER_ADDRESS  # open to the network somewhere
 
     def stopService(self):
         super().stopService()
@@ -131,23 +135,23 @@ class AnnouncedTCPServer(service.Service):
 
 
 class AnnouncedUDPServer(internet.UDPServer):
-    """internet.UDPServer, reading datagrams whole, that logs where it listens."""
+    """internet.UDPServer on listen_udp (datagrams whole, "::" serving IPv4 too) that logs
+    where it listens."""
 
     def __init__(self, host, port, protocol):
-        super().__init__(port, protocol, maxPacketSize=MAX_DATAGRAM)
+        super().__init__(port, protocol)
         self.host = host
         self.datagram_protocol = protocol
 
-    def privilegedStartService(self):
-        # A host name is resolved here, not when the options are read, so that one that
-        # does not resolve is a start-up failure like a port in use: one line, status 1.
-        self.kwargs["interface"] = ip_address(self.host)
-        super().privilegedStartService()
+    def _getPort(self):
+        # The host name is resolved here, at start-up, not when the options are read: one
+        # that does not resolve is a start-up failure like a port in use (one line, status 1).
+        port, protocol = self.args
+        return listen_udp(port, protocol, ip_address(self.host), reactor)
 
     def startService(self):
         super().startService()
-        log.info("UDP server listening on {host} port {port}, Ctrl+C to stop", host=self.host,
-                 port=self.datagram_protocol.transport.getHost().port)
+        announce("UDP", self.host, self.datagram_protocol.transport.getHost().port)
 
 
 def listen_failure(error):
@@ -184,11 +188,8 @@ def cannot_serve(error):
 
 
 class ExerciseService(service.MultiService):
-    """The TCP and UDP servers of one exercise, started and stopped together.
-
-    A port that cannot be opened ends twistd with the scripts' one line and status 1,
-    not a traceback in the log; stopping logs the scripts' last line, `Server stopped`.
-    """
+    """The TCP and UDP servers of one exercise, started and stopped together; a port
+    that cannot be opened ends twistd with the scripts' one line and status 1."""
 
     def privilegedStartService(self):
         try:
@@ -218,17 +219,18 @@ class Exercise:
 
     def makeService(self, options):
         top = ExerciseService()
+        cap = options["max-per-address"]  # None: the default, set once listening
         factory = LineServerFactory(
-            self.tcp_script.Handle, options["timeout"], options["max-clients"])
+            self.tcp_script.Handle, options["timeout"], options["max-clients"], cap)
         host, port = options["host"], options["port"]
         if options["listen"]:
             for description in options["listen"]:
                 AnnouncedTCPServer(serverFromString(reactor, description), factory,
-                                   tls=description.startswith("ssl:"),
-                                   description=description).setServiceParent(top)
+                                   tls=description.startswith("ssl:"), description=description,
+                                   cap_by_host=cap is None).setServiceParent(top)
         else:
-            AnnouncedTCPServer(tcp_endpoint(reactor, host, port), factory,
-                               host).setServiceParent(top)
+            AnnouncedTCPServer(tcp_endpoint(reactor, host, port), factory, host,
+                               cap_by_host=cap is None).setServiceParent(top)
         AnnouncedUDPServer(host, port, self.udp_script.make_protocol()).setServiceParent(top)
         return top
 

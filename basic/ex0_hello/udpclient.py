@@ -7,6 +7,7 @@ Run it beside its server, in two terminals:
 
 UDP has no connection to open, so the client sends one empty datagram to be heard,
 and the server answers any datagram with its greeting.
+Exit status: 1 when the server cannot be reached, 2 on wrong arguments.
 """
 
 import argparse
@@ -25,56 +26,16 @@ TRIES = 3  # UDP may lose a datagram: send the request up to this many times
 
 def main(argv=None):
     """Send an empty datagram, print the greeting; return the exit status."""
-    host, port, timeout = options(argv)
-    family, address = server_address(host, port)
+    args = options(argv)
+    server = f"{args.host} port {args.port}"  # as the error messages name it
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET  # "::1" is IPv6
+    try:  # looked up once: only a datagram from this very address is a reply
+        address = socket.getaddrinfo(args.host, args.port, family, socket.SOCK_DGRAM)[0][4]
+    except OSError as error:  # no such host, say
+        sys.exit(f"error: cannot connect to {server}: {error.strerror or error}")
     with socket.socket(family, socket.SOCK_DGRAM) as sock:  # "with": close() at the end
         # An empty datagram is enough: the server answers any datagram with its greeting.
-        greeting = ask(sock, b"", address, host, port, timeout)
-    return show(greeting)
-
-
-def ask(sock, request, address, host, port, timeout):
-    """Send one request datagram, return the reply datagram; try up to TRIES times.
-
-    One datagram is one message: no line ending needed. But UDP may lose it, or the
-    reply, without a word: no reply within timeout / TRIES seconds means send again.
-    """
-    for _ in range(TRIES):
-        try:
-            sock.sendto(request, address)
-        except (ConnectionRefusedError, ConnectionResetError):
-            pass  # an earlier try was refused (Windows says so here): a lost try
-        except OSError as error:  # no route to the server, say
-            reason = error.strerror or error
-            raise ClientError(f"cannot connect to {host} port {port}: {reason}") from None
-        deadline = time.monotonic() + timeout / TRIES
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break  # this try is lost: send again
-            sock.settimeout(remaining)
-            try:
-                data, sender = sock.recvfrom(65535)
-            except socket.timeout:
-                break
-            except (ConnectionRefusedError, ConnectionResetError):
-                continue  # Windows reports "port unreachable" (no server there) this way
-            # UDP has no connection: anyone may send us a datagram. Only the
-            # server's counts (the first two fields: host and port, IPv6 too).
-            if sender[:2] == address[:2]:
-                return data
-    raise ClientError(
-        f"no reply from {host} port {port} after {TRIES} tries in {timeout:g} seconds"
-        " (is the server running?)"
-    )
-
-
-def show(greeting):
-    """Print the greeting; return the exit status (1 for an ERROR reply, on stderr)."""
-    if greeting.endswith(b"\n"):  # a server may end its datagram with "\n" or "\r\n": not text
-        greeting = greeting[:-1]
-        if greeting.endswith(b"\r"):
-            greeting = greeting[:-1]
+        greeting = ask(sock, b"", address, server, args.timeout)
     text = printable(greeting.decode("utf-8", "replace"))
     if text.startswith("ERROR"):  # not from an ex0 server: another exercise's, say
         print(text, file=sys.stderr)
@@ -83,25 +44,46 @@ def show(greeting):
     return 0
 
 
+def ask(sock, request, address, server, timeout):
+    """Send one request datagram; return the reply datagram, without its line end. One
+    datagram is one message: no line end needed. But UDP may lose it, or the reply,
+    without a word: no reply within timeout / TRIES seconds means send again."""
+    sock.settimeout(timeout / TRIES)
+    for _ in range(TRIES):
+        try:
+            sock.sendto(request, address)
+        except ConnectionError:
+            pass  # an earlier try was refused (Windows says so here): a lost try
+        except OSError as error:  # no route to the server, say
+            sys.exit(f"error: cannot connect to {server}: {error.strerror or error}")
+        deadline = time.monotonic() + timeout / TRIES  # strangers cannot hold a try forever
+        while time.monotonic() < deadline:
+            try:
+                data, sender = sock.recvfrom(65535)
+            except socket.timeout:
+                break  # this try is lost: send again
+            except ConnectionError:
+                continue  # Windows reports "port unreachable" (no server there) this way
+            if sender[:2] == address[:2]:  # the server's (host, port): anyone may send to us
+                return data[:-1].removesuffix(b"\r") if data.endswith(b"\n") else data
+    sys.exit(f"error: no reply from {server} after {TRIES} tries in {timeout:g} seconds"
+             " (is the server running?)")
+
+
 # ----- Beyond the slides -----
 # Options, friendly errors, IPv6 and Windows: what a real client needs.
 
 
 def options(argv):
-    """The server's host, port and timeout, from the command line."""
-    parser = argparse.ArgumentParser(
-        description="The slides' demo, UDP client: "
-        "sends an empty datagram to the server, prints its greeting.",
-        epilog="Exit status: 0 on a greeting, 1 when the server cannot be reached, "
-        "2 on wrong arguments.",
-    )
+    """The command line: --host, --port and --timeout."""
+    parser = argparse.ArgumentParser(  # --help shows this file's docstring
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default=HOST, help=f"the server's address (default {HOST})")
     parser.add_argument("--port", type=port_number, default=PORT,
                         help=f"the server's port (default {PORT})")
     parser.add_argument("--timeout", type=seconds, default=TIMEOUT, metavar="SECONDS",
                         help=f"seconds to wait for the server (default {TIMEOUT})")
-    args = parser.parse_args(argv)
-    return args.host, args.port, args.timeout
+    return parser.parse_args(argv)
 
 
 def port_number(text):
@@ -126,24 +108,6 @@ def seconds(text):
     return value
 
 
-def server_address(host, port):
-    """The address family and the server's address, resolved once.
-
-    Only a datagram from that very address is a reply: "localhost" must become 127.0.0.1.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # "::1" is IPv6
-    try:
-        info = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)
-    except OSError as error:
-        reason = error.strerror or error
-        raise ClientError(f"cannot connect to {host} port {port}: {reason}") from None
-    return family, info[0][4]
-
-
-class ClientError(Exception):
-    """A failure told as one line on standard error, with exit status 1."""
-
-
 # Control characters (C0 but tab, DEL, C1) and bidirectional overrides.
 UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
@@ -157,26 +121,14 @@ def printable(text):
     return UNSAFE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
-def friendly(main, argv=None):
-    """main(argv)'s exit status; a ClientError is told in one line on standard error, and
-    Ctrl+C or a closed standard output end the client quietly: never a traceback."""
-    for stream in (sys.stdout, sys.stderr):
-        # Line by line, so that each reply shows at once even through a pipe; and a
-        # terminal that cannot show a character gets "?" instead of a traceback.
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(line_buffering=True, errors="replace")
-    try:
-        return main(argv)
-    except ClientError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:  # Ctrl+C: the user wants out, not a traceback
-        return 130
-    except BrokenPipeError:  # stdout closed early, as by "| head -1": stop quietly
-        # Point stdout at devnull so that Python's final flush does not complain either.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-
-
 if __name__ == "__main__":
-    sys.exit(friendly(main))
+    if sys.stdout:  # None when closed
+        # Each reply at once, even through a pipe; "?" for what a terminal cannot show.
+        sys.stdout.reconfigure(line_buffering=True, errors="replace")
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl+C: the user wants out, not a traceback
+        sys.exit(130)
+    except BrokenPipeError:  # as by "| head -1": point stdout at nothing, stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

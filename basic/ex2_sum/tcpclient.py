@@ -4,11 +4,13 @@ Run it beside its server, in two terminals:
 
     python3 tcpserver.py                 # terminal 1
     python3 tcpclient.py 3 4             # terminal 2: prints 7
+    python3 tcpclient.py -5 12           # negative numbers work as they are
     printf '1 2\\n10 20\\n' | python3 tcpclient.py
 
 Without A B it reads one request per line from standard input until its end (Ctrl+D,
 or Ctrl+Z then Enter on Windows), all over one connection. The server does the
 arithmetic and judges the input: this client sends what it is given, as is.
+Exit status: 1 after an ERROR reply or a failure, 2 on wrong arguments.
 """
 
 import argparse
@@ -22,78 +24,63 @@ import time
 HOST = "127.0.0.1"  # the server's address; loopback: this computer only
 PORT = 8091  # Bài 2's port
 TIMEOUT = 5  # seconds to wait for the server: a client must never hang forever
-# Long enough that the pieces of one reply arriving up to 150 ms apart stay one reply;
-# short enough that a bare reply (no "\n", as the slides' server sends) shows at once.
-PAUSE = 0.3
+PAUSE = 0.3  # seconds of silence that end a reply without "\n" (the slides send those)
 PROMPT = "Two integers, like 3 4: "
 
 
 def main(argv=None):
     """Send each request, print each reply; return the exit status."""
-    host, port, timeout, requests = options(argv)
+    args = options(argv)
+    server = f"{args.host} port {args.port}"  # as the error messages name it
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET  # "::1" is IPv6
     status = 0
-    with socket.socket(family(host), socket.SOCK_STREAM) as sock:  # "with": close() at the end
-        sock.settimeout(timeout)  # a silent server must not make connect() or recv() hang
+    with socket.socket(family, socket.SOCK_STREAM) as sock:  # "with": close() at the end
+        sock.settimeout(args.timeout)  # a silent server must not make connect() or recv() hang
         try:
-            sock.connect((host, port))
+            sock.connect((args.host, args.port))
         except OSError as error:
-            raise ClientError(connect_failure(error, host, port, timeout)) from None
-        pending = b""  # what came after a reply's "\n": the start of the next reply
-        for request in requests:  # one connection, one request at a time
+            sys.exit(connect_failure(error, server, args.timeout))
+        received = bytearray()  # what came from the server and is not printed yet
+        for request in args.requests:  # one connection, one request at a time
             try:
                 sock.sendall(request + b"\n")  # TCP keeps no message boundaries: "\n" does
-            except socket.timeout:
-                raise ClientError(no_reply(host, port, timeout)) from None
-            except ConnectionError:
-                pass  # the server hung up, maybe after an ERROR reply (busy, too long): read on
-            reply, pending = receive_reply(sock, pending, host, port, timeout)
-            if show(reply):
-                status = 1  # an ERROR reply: say so at the end, but go on with the next
+            except OSError:  # the server hung up (after an ERROR reply?) or takes nothing
+                pass  # what it said, if anything, is read next
+            reply = receive_reply(sock, received, server, args.timeout)
+            text = printable(reply.decode("utf-8", "replace"))
+            if text.startswith("ERROR"):
+                print(text, file=sys.stderr)
+                status = 1  # say so at the end, but go on with the next request
+            else:
+                print(text)
     return status
 
 
-def receive_reply(sock, pending, host, port, timeout):
-    """Read one reply; return it, without its "\\n", and the bytes that came after it.
-
-    One recv() is not one message: a reply may come in pieces, and ends at "\\n". The
-    slides' server sends no "\\n": its reply ends when it closes or pauses PAUSE seconds.
-    """
-    received = bytearray(pending)
-    data = pending
-    deadline = time.monotonic() + timeout
-    while b"\n" not in data:  # only the newest bytes need searching: linear time
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break  # time is up: what came by then is the reply
-        sock.settimeout(min(remaining, PAUSE) if received else remaining)
+def receive_reply(sock, received, server, timeout):
+    """Take one reply out of `received`, reading more as needed. One recv() is not one
+    message: a reply may come in pieces. It ends at "\\n" (what follows is the next one's),
+    or, sent bare as the slides do, when the server closes or pauses PAUSE seconds."""
+    deadline = time.monotonic() + timeout  # a reply trickling in forever ends there too
+    data = received  # only the newest bytes need searching for "\n": linear time
+    while b"\n" not in data and time.monotonic() < deadline:
+        sock.settimeout(PAUSE if received else timeout)  # after bytes, a pause ends a reply
         try:
             data = sock.recv(1024)
         except socket.timeout:
-            break  # the server paused after bytes (a bare reply), or time is up
+            break
         except OSError:  # reset by the server, or lost on the way
             data = b""
         if not data:  # the server closed the connection
             if not received:
-                raise ClientError(f"{host} port {port} closed the connection without replying")
+                sys.exit(f"error: {server} closed the connection without replying")
             break
         received += data
     sock.settimeout(timeout)  # all of it again for the next sendall()
     if not received:
-        raise ClientError(no_reply(host, port, timeout))
-    reply, newline, pending = bytes(received).partition(b"\n")
-    if newline and reply.endswith(b"\r"):
-        reply = reply[:-1]  # a "\r\n" line end (telnet-style servers) is not text either
-    return reply, pending
-
-
-def show(reply):
-    """Print a reply; an ERROR reply goes to standard error. True if it was one."""
-    text = printable(reply.decode("utf-8", "replace"))
-    if text.startswith("ERROR"):
-        print(text, file=sys.stderr)
-        return True
-    print(text)
-    return False
+        sys.exit(f"error: no reply from {server} within {timeout:g} seconds")
+    reply, newline, rest = received.partition(b"\n")
+    received[:] = rest
+    return reply.removesuffix(b"\r") if newline else reply  # "\r\n" ends lines too
 
 
 # ----- Beyond the slides -----
@@ -101,15 +88,9 @@ def show(reply):
 
 
 def options(argv):
-    """The server's host, port, timeout and the requests, from the command line."""
-    parser = argparse.ArgumentParser(
-        description="Bài 2 TCP client: sends two integers A B to the server, "
-        "prints their sum.",
-        epilog="Without A B, every line of standard input is one request (end it with "
-        "Ctrl+D, or Ctrl+Z then Enter on Windows). Negative numbers work as they are: "
-        "tcpclient.py -5 12. Exit status: 0 if every reply was a sum, 1 on an ERROR "
-        "reply or when the server cannot be reached, 2 on wrong arguments.",
-    )
+    """The command line: --host, --port, --timeout and args.requests, the request lines."""
+    parser = argparse.ArgumentParser(  # --help shows this file's docstring
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default=HOST, help=f"the server's address (default {HOST})")
     parser.add_argument("--port", type=port_number, default=PORT,
                         help=f"the server's port (default {PORT})")
@@ -118,17 +99,41 @@ def options(argv):
     parser.add_argument("a", nargs="?", metavar="A", help="first integer, like 3")
     parser.add_argument("b", nargs="?", metavar="B", help="second integer, like 4")
     args = parser.parse_args(argv)
-    if (args.a is None) != (args.b is None):
-        parser.error("give both A and B, or neither (to read lines from standard input)")
-    for name, value in (("A", args.a), ("B", args.b)):
-        if value is not None and ("\n" in value or "\r" in value):
-            parser.error(f"{name} must be a single line")
     if args.a is None:
-        requests = stdin_lines(PROMPT)
+        args.requests = stdin_lines(PROMPT)
+    elif args.b is None:
+        parser.error("give both A and B, or neither (to read lines from standard input)")
     else:
-        # os.fsencode gives back the very bytes typed, even ones that are not UTF-8.
-        requests = [os.fsencode(args.a) + b" " + os.fsencode(args.b)]
-    return args.host, args.port, args.timeout, requests
+        args.requests = [one_line(parser, "A", args.a) + b" " + one_line(parser, "B", args.b)]
+    return args
+
+
+def one_line(parser, name, value):
+    """The bytes of an argument sent as one request; a line break in it is refused."""
+    if "\n" in value or "\r" in value:
+        parser.error(f"{name} must be a single line")
+    return os.fsencode(value)  # the very bytes typed, even ones that are not UTF-8
+
+
+def stdin_lines(prompt):
+    """Each line of standard input, as bytes without its line end; prompts on a terminal."""
+    while sys.stdin:  # None when closed, as by "<&-" in the shell: as good as empty
+        if sys.stdin.isatty():
+            print(prompt, end="", flush=True)
+        line = sys.stdin.buffer.readline()
+        if not line:  # the end of the input; a last line without "\n" came just before
+            return
+        yield line[:-1].removesuffix(b"\r") if line.endswith(b"\n") else line
+
+
+def connect_failure(error, server, timeout):
+    """The one line that tells why connect() failed."""
+    reason = error.strerror or error  # no such host, no route to it...
+    if isinstance(error, ConnectionRefusedError):
+        reason = "connection refused (is the server running?)"
+    if isinstance(error, socket.timeout):
+        reason = f"timed out after {timeout:g} seconds"
+    return f"error: cannot connect to {server}: {reason}"
 
 
 def port_number(text):
@@ -153,53 +158,6 @@ def seconds(text):
     return value
 
 
-def stdin_lines(prompt):
-    """Yield each line of standard input as bytes, without its line ending.
-
-    Bytes, not text: the server decodes, so the client passes on exactly what it got.
-    The prompt is for a person at a keyboard only, not for a pipe or a file.
-    """
-    if sys.stdin is None:  # closed, as by "python3 tcpclient.py <&-": as good as empty
-        return
-    interactive = sys.stdin.isatty()
-    while True:
-        if interactive:
-            sys.stdout.write(prompt)
-            sys.stdout.flush()
-        line = sys.stdin.buffer.readline()
-        if not line:  # end of input; a last line without "\n" still came through above
-            return
-        if line.endswith(b"\n"):
-            line = line[:-1]
-            if line.endswith(b"\r"):
-                line = line[:-1]
-        yield line
-
-
-def family(host):
-    """IPv6 for an address like "::1", else the slides' IPv4."""
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
-class ClientError(Exception):
-    """A failure told as one line on standard error, with exit status 1."""
-
-
-def connect_failure(error, host, port, timeout):
-    """The one line that tells why connect() failed."""
-    where = f"cannot connect to {host} port {port}"
-    if isinstance(error, ConnectionRefusedError):
-        return f"{where}: connection refused (is the server running?)"
-    if isinstance(error, socket.timeout):
-        return f"{where}: timed out after {timeout:g} seconds"
-    return f"{where}: {error.strerror or error}"
-
-
-def no_reply(host, port, timeout):
-    """The one line for a server that says nothing for the whole timeout."""
-    return f"no reply from {host} port {port} within {timeout:g} seconds"
-
-
 # Control characters (C0 but tab, DEL, C1) and bidirectional overrides.
 UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
@@ -213,26 +171,14 @@ def printable(text):
     return UNSAFE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
-def friendly(main, argv=None):
-    """main(argv)'s exit status; a ClientError is told in one line on standard error, and
-    Ctrl+C or a closed standard output end the client quietly: never a traceback."""
-    for stream in (sys.stdout, sys.stderr):
-        # Line by line, so that each reply shows at once even through a pipe; and a
-        # terminal that cannot show a character gets "?" instead of a traceback.
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(line_buffering=True, errors="replace")
-    try:
-        return main(argv)
-    except ClientError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:  # Ctrl+C: the user wants out, not a traceback
-        return 130
-    except BrokenPipeError:  # stdout closed early, as by "| head -1": stop quietly
-        # Point stdout at devnull so that Python's final flush does not complain either.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-
-
 if __name__ == "__main__":
-    sys.exit(friendly(main))
+    if sys.stdout:  # None when closed
+        # Each reply at once, even through a pipe; "?" for what a terminal cannot show.
+        sys.stdout.reconfigure(line_buffering=True, errors="replace")
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl+C: the user wants out, not a traceback
+        sys.exit(130)
+    except BrokenPipeError:  # as by "| head -1": point stdout at nothing, stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

@@ -4,11 +4,13 @@ Run it beside its server, in two terminals:
 
     python3 udpserver.py                 # terminal 1
     python3 udpclient.py 3 4             # terminal 2: prints 7
+    python3 udpclient.py -5 12           # negative numbers work as they are
     printf '1 2\\n10 20\\n' | python3 udpclient.py
 
 Without A B it reads one request per line from standard input until its end (Ctrl+D,
 or Ctrl+Z then Enter on Windows): each line is one datagram. The server does the
 arithmetic and judges the input: this client sends what it is given, as is.
+Exit status: 1 after an ERROR reply or a failure, 2 on wrong arguments.
 """
 
 import argparse
@@ -28,67 +30,52 @@ PROMPT = "Two integers, like 3 4: "
 
 def main(argv=None):
     """Send each request as one datagram, print each reply; return the exit status."""
-    host, port, timeout, requests = options(argv)
-    family, address = server_address(host, port)
+    args = options(argv)
+    server = f"{args.host} port {args.port}"  # as the error messages name it
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET  # "::1" is IPv6
+    try:  # looked up once: only a datagram from this very address is a reply
+        address = socket.getaddrinfo(args.host, args.port, family, socket.SOCK_DGRAM)[0][4]
+    except OSError as error:  # no such host, say
+        sys.exit(f"error: cannot connect to {server}: {error.strerror or error}")
     status = 0
-    for request in requests:
+    for request in args.requests:
         # A new socket for each request: a late reply to an earlier request, lost and
         # given up on, then lands on a closed socket and can never pass for this reply.
         with socket.socket(family, socket.SOCK_DGRAM) as sock:  # "with": close() at the end
-            reply = ask(sock, request, address, host, port, timeout)
-        if show(reply):
-            status = 1  # an ERROR reply: say so at the end, but go on with the next
+            reply = ask(sock, request, address, server, args.timeout)
+        text = printable(reply.decode("utf-8", "replace"))
+        if text.startswith("ERROR"):
+            print(text, file=sys.stderr)
+            status = 1  # say so at the end, but go on with the next request
+        else:
+            print(text)
     return status
 
 
-def ask(sock, request, address, host, port, timeout):
-    """Send one request datagram, return the reply datagram; try up to TRIES times.
-
-    One datagram is one message: no line ending needed. But UDP may lose it, or the
-    reply, without a word: no reply within timeout / TRIES seconds means send again.
-    """
+def ask(sock, request, address, server, timeout):
+    """Send one request datagram; return the reply datagram, without its line end. One
+    datagram is one message: no line end needed. But UDP may lose it, or the reply,
+    without a word: no reply within timeout / TRIES seconds means send again."""
+    sock.settimeout(timeout / TRIES)
     for _ in range(TRIES):
         try:
             sock.sendto(request, address)
-        except (ConnectionRefusedError, ConnectionResetError):
+        except ConnectionError:
             pass  # an earlier try was refused (Windows says so here): a lost try
         except OSError as error:  # no route to the server, say
-            reason = error.strerror or error
-            raise ClientError(f"cannot connect to {host} port {port}: {reason}") from None
-        deadline = time.monotonic() + timeout / TRIES
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break  # this try is lost: send again
-            sock.settimeout(remaining)
+            sys.exit(f"error: cannot connect to {server}: {error.strerror or error}")
+        deadline = time.monotonic() + timeout / TRIES  # strangers cannot hold a try forever
+        while time.monotonic() < deadline:
             try:
                 data, sender = sock.recvfrom(65535)
             except socket.timeout:
-                break
-            except (ConnectionRefusedError, ConnectionResetError):
+                break  # this try is lost: send again
+            except ConnectionError:
                 continue  # Windows reports "port unreachable" (no server there) this way
-            # UDP has no connection: anyone may send us a datagram. Only the
-            # server's counts (the first two fields: host and port, IPv6 too).
-            if sender[:2] == address[:2]:
-                return data
-    raise ClientError(
-        f"no reply from {host} port {port} after {TRIES} tries in {timeout:g} seconds"
-        " (is the server running?)"
-    )
-
-
-def show(reply):
-    """Print a reply; an ERROR reply goes to standard error. True if it was one."""
-    if reply.endswith(b"\n"):  # a server may end its datagram with "\n" or "\r\n": not text
-        reply = reply[:-1]
-        if reply.endswith(b"\r"):
-            reply = reply[:-1]
-    text = printable(reply.decode("utf-8", "replace"))
-    if text.startswith("ERROR"):
-        print(text, file=sys.stderr)
-        return True
-    print(text)
-    return False
+            if sender[:2] == address[:2]:  # the server's (host, port): anyone may send to us
+                return data[:-1].removesuffix(b"\r") if data.endswith(b"\n") else data
+    sys.exit(f"error: no reply from {server} after {TRIES} tries in {timeout:g} seconds"
+             " (is the server running?)")
 
 
 # ----- Beyond the slides -----
@@ -96,15 +83,9 @@ def show(reply):
 
 
 def options(argv):
-    """The server's host, port, timeout and the requests, from the command line."""
-    parser = argparse.ArgumentParser(
-        description="Bài 2 UDP client: sends two integers A B to the server, "
-        "prints their sum.",
-        epilog="Without A B, every line of standard input is one request (end it with "
-        "Ctrl+D, or Ctrl+Z then Enter on Windows). Negative numbers work as they are: "
-        "udpclient.py -5 12. Exit status: 0 if every reply was a sum, 1 on an ERROR "
-        "reply or when the server cannot be reached, 2 on wrong arguments.",
-    )
+    """The command line: --host, --port, --timeout and args.requests, the request lines."""
+    parser = argparse.ArgumentParser(  # --help shows this file's docstring
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default=HOST, help=f"the server's address (default {HOST})")
     parser.add_argument("--port", type=port_number, default=PORT,
                         help=f"the server's port (default {PORT})")
@@ -113,17 +94,31 @@ def options(argv):
     parser.add_argument("a", nargs="?", metavar="A", help="first integer, like 3")
     parser.add_argument("b", nargs="?", metavar="B", help="second integer, like 4")
     args = parser.parse_args(argv)
-    if (args.a is None) != (args.b is None):
-        parser.error("give both A and B, or neither (to read lines from standard input)")
-    for name, value in (("A", args.a), ("B", args.b)):
-        if value is not None and ("\n" in value or "\r" in value):
-            parser.error(f"{name} must be a single line")
     if args.a is None:
-        requests = stdin_lines(PROMPT)
+        args.requests = stdin_lines(PROMPT)
+    elif args.b is None:
+        parser.error("give both A and B, or neither (to read lines from standard input)")
     else:
-        # os.fsencode gives back the very bytes typed, even ones that are not UTF-8.
-        requests = [os.fsencode(args.a) + b" " + os.fsencode(args.b)]
-    return args.host, args.port, args.timeout, requests
+        args.requests = [one_line(parser, "A", args.a) + b" " + one_line(parser, "B", args.b)]
+    return args
+
+
+def one_line(parser, name, value):
+    """The bytes of an argument sent as one request; a line break in it is refused."""
+    if "\n" in value or "\r" in value:
+        parser.error(f"{name} must be a single line")
+    return os.fsencode(value)  # the very bytes typed, even ones that are not UTF-8
+
+
+def stdin_lines(prompt):
+    """Each line of standard input, as bytes without its line end; prompts on a terminal."""
+    while sys.stdin:  # None when closed, as by "<&-" in the shell: as good as empty
+        if sys.stdin.isatty():
+            print(prompt, end="", flush=True)
+        line = sys.stdin.buffer.readline()
+        if not line:  # the end of the input; a last line without "\n" came just before
+            return
+        yield line[:-1].removesuffix(b"\r") if line.endswith(b"\n") else line
 
 
 def port_number(text):
@@ -148,47 +143,6 @@ def seconds(text):
     return value
 
 
-def stdin_lines(prompt):
-    """Yield each line of standard input as bytes, without its line ending.
-
-    Bytes, not text: the server decodes, so the client passes on exactly what it got.
-    The prompt is for a person at a keyboard only, not for a pipe or a file.
-    """
-    if sys.stdin is None:  # closed, as by "python3 udpclient.py <&-": as good as empty
-        return
-    interactive = sys.stdin.isatty()
-    while True:
-        if interactive:
-            sys.stdout.write(prompt)
-            sys.stdout.flush()
-        line = sys.stdin.buffer.readline()
-        if not line:  # end of input; a last line without "\n" still came through above
-            return
-        if line.endswith(b"\n"):
-            line = line[:-1]
-            if line.endswith(b"\r"):
-                line = line[:-1]
-        yield line
-
-
-def server_address(host, port):
-    """The address family and the server's address, resolved once.
-
-    Only a datagram from that very address is a reply: "localhost" must become 127.0.0.1.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # "::1" is IPv6
-    try:
-        info = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)
-    except OSError as error:
-        reason = error.strerror or error
-        raise ClientError(f"cannot connect to {host} port {port}: {reason}") from None
-    return family, info[0][4]
-
-
-class ClientError(Exception):
-    """A failure told as one line on standard error, with exit status 1."""
-
-
 # Control characters (C0 but tab, DEL, C1) and bidirectional overrides.
 UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
@@ -202,26 +156,14 @@ def printable(text):
     return UNSAFE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
-def friendly(main, argv=None):
-    """main(argv)'s exit status; a ClientError is told in one line on standard error, and
-    Ctrl+C or a closed standard output end the client quietly: never a traceback."""
-    for stream in (sys.stdout, sys.stderr):
-        # Line by line, so that each reply shows at once even through a pipe; and a
-        # terminal that cannot show a character gets "?" instead of a traceback.
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(line_buffering=True, errors="replace")
-    try:
-        return main(argv)
-    except ClientError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:  # Ctrl+C: the user wants out, not a traceback
-        return 130
-    except BrokenPipeError:  # stdout closed early, as by "| head -1": stop quietly
-        # Point stdout at devnull so that Python's final flush does not complain either.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-
-
 if __name__ == "__main__":
-    sys.exit(friendly(main))
+    if sys.stdout:  # None when closed
+        # Each reply at once, even through a pipe; "?" for what a terminal cannot show.
+        sys.stdout.reconfigure(line_buffering=True, errors="replace")
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl+C: the user wants out, not a traceback
+        sys.exit(130)
+    except BrokenPipeError:  # as by "| head -1": point stdout at nothing, stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

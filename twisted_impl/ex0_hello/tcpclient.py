@@ -1,27 +1,29 @@
 """TCP client of the slides' demo (ex0_hello), on Twisted: connect, print the greeting.
 
-Run it from the repository root, beside a server:
+Run it from the repository root, beside its server:
 
     python3 -m twisted_impl.ex0_hello.tcpserver    # terminal 1
     python3 -m twisted_impl.ex0_hello.tcpclient    # terminal 2: Thank you for connecting
 
 It sends nothing: connecting is enough. The server sends its greeting and closes the
-connection, and that close is what tells the client the greeting is complete. The
-connection, the greeting and the failures are the business of
-twisted_impl/client.py and the modules it names.
+connection, and that close is what tells the client the greeting is complete.
 """
 
-from twisted_impl import client
+from twisted_impl import common
 
 PORT = 12345  # the slides' port
 
 
 def main(argv=None):
-    client.run_tcp_until_closed(parse_args, argv)
+    with common.quiet_ctrl_c():  # Ctrl+C while Twisted loads: exit status 130, quietly
+        args = common.parsed(parse_args, argv)  # --help answers before Twisted loads
+        from twisted_impl import client
+
+        client.run_tcp_until_closed(args)
 
 
 def parse_args(argv):
-    parser = client.make_parser(
+    parser = common.make_parser(
         description="The slides' demo, TCP client: "
         "connects to the server and prints its greeting.",
         epilog="Exit status: 0 on a greeting, 1 when the server cannot be reached, "

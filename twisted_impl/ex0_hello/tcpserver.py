@@ -1,25 +1,38 @@
 """TCP server of the slides' demo (ex0_hello): greets each client, then hangs up.
 
-Lecture "Python Sockets", the first example server, on Twisted (event-driven).
-Run from the repository root:
-
-    python3 -m twisted_impl.ex0_hello.tcpserver   # terminal 1: the server, port 12345
-    python3 -m twisted_impl.ex0_hello.tcpclient   # terminal 2: prints the greeting
-
-Its blocking twin is basic/ex0_hello/tcpserver.py.
+Lecture "Python Sockets", the first example server, on Twisted (event-driven). Run from
+the repository root: `python3 -m twisted_impl.ex0_hello.tcpserver` (port 12345), then
+`python3 -m twisted_impl.ex0_hello.tcpclient` in a second terminal.
+Its blocking twin is basic/ex0_hello/tcpserver.py: the same names, in the same order.
 """
 
-from twisted_impl.lineserver import LineServer
-from twisted_impl.serve import run_tcp
+from twisted.internet import task
+
+from twisted_impl.common import server_args
+from twisted_impl.server import (
+    LineServer, LineServerFactory, exit_if_cannot_listen, print_log, serve_until_stopped,
+    tcp_endpoint)
 
 PORT = 12345  # the slides' port
+TIMEOUT = 60  # seconds we wait for a client that doesn't take its greeting
+
 GREETING = "Thank you for connecting"
 
 
 def main(argv=None):
-    # socket(), bind(), listen() and the accept loop are the reactor's: run_tcp listens
-    # on PORT, prints "Got connection from" and builds one Handle per accepted client.
-    run_tcp(Handle, PORT, __doc__, argv)
+    args = parse_args(argv)
+    print_log()  # what basic/ prints, as plain lines
+    task.react(serve, (args,))  # run the reactor until serve() ends, or Ctrl+C
+
+
+async def serve(reactor, args):
+    factory = LineServerFactory(Handle, args.timeout, args.max_clients, args.max_per_address)
+    endpoint = tcp_endpoint(reactor, args.host, args.port)
+    # The slides' socket(), bind() and listen() are this one call; their accept() loop
+    # is the reactor's, which asks the factory for one Handle per client it accepts.
+    with exit_if_cannot_listen(args.host, args.port):
+        listening = await endpoint.listen(factory)
+    await serve_until_stopped(reactor, "TCP", args.host, listening)
 
 
 class Handle(LineServer):
@@ -29,6 +42,14 @@ class Handle(LineServer):
         super().connectionMade()  # "Got connection from", the limits
         self.transport.write((GREETING + "\n").encode("ascii"))
         self.transport.loseConnection()  # after the greeting is sent, not before
+
+
+# ----- Beyond the slides -----
+# The limits and the idle timeout are LineServer's, in twisted_impl/server.py.
+
+def parse_args(argv):
+    """--host, --port, --timeout, --max-clients, --max-per-address: see common.py."""
+    return server_args("TCP", __doc__, PORT, argv, TIMEOUT)
 
 
 if __name__ == "__main__":

@@ -1,27 +1,24 @@
-"""UDP client of the slides' demo (ex0_hello), on Twisted: send a datagram, print the greeting.
+"""UDP client of the slides' demo (ex0_hello), on Twisted: UDP has no connection to
+open, so it sends one empty datagram to be heard; the server answers with its greeting.
 
-Run it from the repository root, beside a server:
-
-    python3 -m twisted_impl.ex0_hello.udpserver    # terminal 1
-    python3 -m twisted_impl.ex0_hello.udpclient    # terminal 2: Thank you for connecting
-
-UDP has no connection to open, so the client sends one empty datagram to be heard,
-and the server answers any datagram with its greeting. Sending, retrying, the greeting
-and the failures are the business of
-twisted_impl/client.py and the modules it names.
+    python3 -m twisted_impl.ex0_hello.udpclient    # beside its udpserver
 """
 
-from twisted_impl import client
+from twisted_impl import common
 
 PORT = 12345  # the slides' port
 
 
 def main(argv=None):
-    client.run_udp(parse_args, argv)
+    with common.quiet_ctrl_c():  # Ctrl+C while Twisted loads: exit status 130, quietly
+        args = common.parsed(parse_args, argv)  # --help answers before Twisted loads
+        from twisted_impl import client
+
+        client.run_udp(args)
 
 
 def parse_args(argv):
-    parser = client.make_parser(
+    parser = common.make_parser(
         description="The slides' demo, UDP client: "
         "sends an empty datagram to the server, prints its greeting.",
         epilog="Exit status: 0 on a greeting, 1 when the server cannot be reached, "

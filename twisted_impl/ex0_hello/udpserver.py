@@ -4,11 +4,8 @@ Run from the repository root:  python3 -m twisted_impl.ex0_hello.udpserver [--po
 Its blocking twin is basic/ex0_hello/udpserver.py.
 """
 
-from twisted_impl.datagram import DatagramServer
-from twisted_impl.serve import run_udp
-
-PORT = 12345
-GREETING = "Thank you for connecting"
+from twisted_impl.ex0_hello.tcpserver import GREETING, PORT
+from twisted_impl.server import DatagramServer, run_udp
 
 
 def answer(text):

@@ -1,29 +1,31 @@
 """TCP client of Bài 1 (ex1_message), on Twisted: send a message, print the server's answer.
 
-Run it from the repository root, beside a server:
+Run it from the repository root, beside its server:
 
     python3 -m twisted_impl.ex1_message.tcpserver              # terminal 1
     python3 -m twisted_impl.ex1_message.tcpclient              # terminal 2: From SERVER TCP
     python3 -m twisted_impl.ex1_message.tcpclient "Xin chào"   # the same answer
 
-Without MESSAGE it sends the lecture's "From CLIENT TCP". The connection, the reply and
-the failures are the business of
-twisted_impl/client.py and the modules it names.
+Without MESSAGE it sends the lecture's "From CLIENT TCP".
 """
 
-from twisted_impl import client
+from twisted_impl import common
 
 PORT = 8090  # Bài 1's port
 MESSAGE = "From CLIENT {}"  # what the lecture's client sends, over TCP or UDP
 
 
 def main(argv=None):
-    client.run_tcp(parse_args, argv)
+    with common.quiet_ctrl_c():  # Ctrl+C while Twisted loads: exit status 130, quietly
+        args = common.parsed(parse_args, argv)  # --help answers before Twisted loads
+        from twisted_impl import client
+
+        client.run_tcp(args)
 
 
 def parse_args(argv, transport="TCP"):
     """The options and the request; udpclient.py's too, with transport="UDP"."""
-    parser = client.make_parser(
+    parser = common.make_parser(
         description=f"Bài 1 {transport} client: sends MESSAGE to the server, prints its "
         f"answer (From SERVER {transport}).",
         epilog="Exit status: 0 on a reply, 1 on an ERROR reply or when the server cannot "
@@ -34,7 +36,7 @@ def parse_args(argv, transport="TCP"):
     parser.add_argument("message", nargs="?", default=message, metavar="MESSAGE",
                         help=f"one line of text to send (default: {message})")
     args = parser.parse_args(argv)
-    args.requests = [client.single_line(parser, "MESSAGE", args.message)]
+    args.requests = [common.single_line(parser, "MESSAGE", args.message)]
     return args
 
 

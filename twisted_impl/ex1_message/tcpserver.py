@@ -1,36 +1,43 @@
 """TCP server of Bài 1 (ex1_message): prints each message, answers "From SERVER TCP".
 
 Lecture "Python Sockets", Bài 1, on Twisted (event-driven). Run from the repository root:
-
-    python3 -m twisted_impl.ex1_message.tcpserver   # terminal 1: the server, port 8090
-    python3 -m twisted_impl.ex1_message.tcpclient   # terminal 2: prints From SERVER TCP
-
-Its blocking twin is basic/ex1_message/tcpserver.py: the same protocol, one thread per client.
+`python3 -m twisted_impl.ex1_message.tcpserver` (port 8090), then
+`python3 -m twisted_impl.ex1_message.tcpclient` in a second terminal.
+Its blocking twin is basic/ex1_message/tcpserver.py: the same names, in the same order.
 """
 
+from twisted.internet import task
 from twisted.logger import Logger
 
-from twisted_impl.lineserver import LineServer
-from twisted_impl.serve import run_tcp
-from twisted_impl.wire import printable
+from twisted_impl.common import printable, server_args
+from twisted_impl.server import (
+    LineServer, LineServerFactory, exit_if_cannot_listen, print_log, serve_until_stopped,
+    tcp_endpoint)
 
 PORT = 8090  # the lecture's port for Bài 1
+TIMEOUT = 60  # seconds a client may take to finish a request before we close it
 
 log = Logger()
 
 
 def main(argv=None):
-    # socket(), bind(), listen() and the accept loop are the reactor's: run_tcp listens
-    # on PORT, prints "Got connection from" and builds one Handle per accepted client.
-    run_tcp(Handle, PORT, __doc__, argv)
+    args = parse_args(argv)
+    print_log()  # what basic/ prints, as plain lines
+    task.react(serve, (args,))  # run the reactor until serve() ends, or Ctrl+C
+
+
+async def serve(reactor, args):
+    factory = LineServerFactory(Handle, args.timeout, args.max_clients, args.max_per_address)
+    endpoint = tcp_endpoint(reactor, args.host, args.port)
+    # The slides' socket(), bind() and listen() are this one call; their accept() loop
+    # is the reactor's, which asks the factory for one Handle per client it accepts.
+    with exit_if_cannot_listen(args.host, args.port):
+        listening = await endpoint.listen(factory)
+    await serve_until_stopped(reactor, "TCP", args.host, listening)
 
 
 class Handle(LineServer):
-    """One client. basic's handle() loops on recv(); here Twisted calls us per request.
-
-    The framing, the limits, the idle timeout and the bare messages of the slides'
-    programs are LineServer's (twisted_impl/lineserver.py).
-    """
+    """One client: basic's handle(), as events: Twisted calls lineReceived per request."""
 
     def lineReceived(self, line):
         text = line.decode("utf-8", "replace")
@@ -40,9 +47,18 @@ class Handle(LineServer):
         self.send_reply(answer(text))
 
 
-def answer(text):
-    """Bài 1's rule: every message, empty or not, gets the same reply."""
+def answer(text: str) -> str:
+    """Bài 1's logic: whatever the client says, the server's message."""
     return "From SERVER TCP"
+
+
+# ----- Beyond the slides -----
+# The framing (where one request ends and the next begins), the limits, the idle timeout
+# and the bare messages of the slides' programs are LineServer's, in twisted_impl/server.py.
+
+def parse_args(argv):
+    """--host, --port, --timeout, --max-clients, --max-per-address: see common.py."""
+    return server_args("TCP", __doc__, PORT, argv, TIMEOUT)
 
 
 if __name__ == "__main__":

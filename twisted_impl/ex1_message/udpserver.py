@@ -4,10 +4,9 @@ Run from the repository root:  python3 -m twisted_impl.ex1_message.udpserver [--
 Its blocking twin is basic/ex1_message/udpserver.py.
 """
 
-from twisted_impl.datagram import DatagramServer
-from twisted_impl.serve import run_udp
+from twisted_impl.ex1_message.tcpserver import PORT
+from twisted_impl.server import DatagramServer, run_udp
 
-PORT = 8090
 REPLY = "From SERVER UDP"
 
 

@@ -1,6 +1,6 @@
 """TCP client of Bài 2 (ex2_sum), on Twisted: send two integers, print their sum.
 
-Run it from the repository root, beside a server:
+Run it from the repository root, beside its server:
 
     python3 -m twisted_impl.ex2_sum.tcpserver            # terminal 1
     python3 -m twisted_impl.ex2_sum.tcpclient 3 4        # terminal 2: prints 7
@@ -8,24 +8,26 @@ Run it from the repository root, beside a server:
 
 Without A B it reads one request per line from standard input until its end (Ctrl+D,
 or Ctrl+Z then Enter on Windows), all over one connection. The server does the
-arithmetic and judges the input: this client sends what it is given, as is. The
-connection, the replies and the failures are the business of
-twisted_impl/client.py and the modules it names.
+arithmetic and judges the input: this client sends what it is given, as is.
 """
 
-from twisted_impl import client
+from twisted_impl import common
 
 PORT = 8091  # Bài 2's port
 PROMPT = "Two integers, like 3 4: "
 
 
 def main(argv=None):
-    client.run_tcp(parse_args, argv, PROMPT)
+    with common.quiet_ctrl_c():  # Ctrl+C while Twisted loads: exit status 130, quietly
+        args = common.parsed(parse_args, argv)  # --help answers before Twisted loads
+        from twisted_impl import client
+
+        client.run_tcp(args, PROMPT)
 
 
 def parse_args(argv, transport="TCP"):
     """The options and the requests; udpclient.py's too, with transport="UDP"."""
-    parser = client.make_parser(
+    parser = common.make_parser(
         description=f"Bài 2 {transport} client: sends two integers A B to the server, "
         "prints their sum.",
         epilog="Without A B, every line of standard input is one request (end it with "
@@ -41,8 +43,8 @@ def parse_args(argv, transport="TCP"):
         parser.error("give both A and B, or neither (to read lines from standard input)")
     args.requests = None  # None: every line of standard input is one request
     if args.a is not None:
-        a = client.single_line(parser, "A", args.a)
-        b = client.single_line(parser, "B", args.b)
+        a = common.single_line(parser, "A", args.a)
+        b = common.single_line(parser, "B", args.b)
         args.requests = [a + b" " + b]
     return args
 

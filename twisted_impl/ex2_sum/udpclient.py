@@ -1,28 +1,22 @@
-"""UDP client of Bài 2 (ex2_sum), on Twisted: send two integers, print their sum.
+"""UDP client of Bài 2 (ex2_sum), on Twisted: the TCP client's options (see tcpclient.py),
+each request one datagram.
 
-Run it from the repository root, beside a server:
-
-    python3 -m twisted_impl.ex2_sum.udpserver            # terminal 1
-    python3 -m twisted_impl.ex2_sum.udpclient 3 4        # terminal 2: prints 7
-    printf '1 2\\n10 20\\n' | python3 -m twisted_impl.ex2_sum.udpclient
-
-Without A B it reads one request per line from standard input until its end (Ctrl+D,
-or Ctrl+Z then Enter on Windows): each line is one datagram. The server does the
-arithmetic and judges the input: this client sends what it is given, as is. Sending,
-retrying, the replies and the failures are the business of
-twisted_impl/client.py and the modules it names.
+    python3 -m twisted_impl.ex2_sum.udpclient 3 4        # beside its udpserver: prints 7
 """
 
-from twisted_impl import client
+from twisted_impl import common
 from twisted_impl.ex2_sum.tcpclient import PORT, PROMPT, parse_args as parse_tcp_args
 
 
 def main(argv=None):
-    client.run_udp(parse_args, argv, PROMPT)
+    with common.quiet_ctrl_c():  # Ctrl+C while Twisted loads: exit status 130, quietly
+        args = common.parsed(parse_args, argv)  # --help answers before Twisted loads
+        from twisted_impl import client
+
+        client.run_udp(args, PROMPT)
 
 
 def parse_args(argv):
-    """The same options and arguments as the TCP client's."""
     return parse_tcp_args(argv, "UDP")
 
 

@@ -1,14 +1,11 @@
 """Bài 2 (ex2_sum), UDP server on Twisted: answer each datagram "A B" with the sum A+B.
 
 Run from the repository root:  python3 -m twisted_impl.ex2_sum.udpserver [--port 0]
-Its blocking twin is basic/ex2_sum/udpserver.py; the rule itself is in logic.py.
+Its blocking twin is basic/ex2_sum/udpserver.py; the rule, add_line, is tcpserver.py's.
 """
 
-from twisted_impl.ex2_sum.logic import add_line
-from twisted_impl.datagram import DatagramServer
-from twisted_impl.serve import run_udp
-
-PORT = 8091
+from twisted_impl.ex2_sum.tcpserver import PORT, add_line
+from twisted_impl.server import DatagramServer, run_udp
 
 
 def make_protocol():

@@ -1,6 +1,6 @@
 """TCP client of Bài 3 (ex3_password), on Twisted: send passwords, print the valid ones.
 
-Run it from the repository root, beside a server:
+Run it from the repository root, beside its server:
 
     python3 -m twisted_impl.ex3_password.tcpserver                  # terminal 1
     python3 -m twisted_impl.ex3_password.tcpclient 'Abc123@1,aF1#2w3E*,2We3345'
@@ -8,24 +8,26 @@ Run it from the repository root, beside a server:
 
 Without PASSWORDS it reads one request per line from standard input until its end
 (Ctrl+D, or Ctrl+Z then Enter on Windows), all over one connection. The server checks the
-passwords and judges the input: this client sends what it is given, as is. The
-connection, the replies and the failures are the business of
-twisted_impl/client.py and the modules it names.
+passwords and judges the input: this client sends what it is given, as is.
 """
 
-from twisted_impl import client
+from twisted_impl import common
 
 PORT = 8092  # Bài 3's port
 PROMPT = "Passwords, comma-separated: "
 
 
 def main(argv=None):
-    client.run_tcp(parse_args, argv, PROMPT)
+    with common.quiet_ctrl_c():  # Ctrl+C while Twisted loads: exit status 130, quietly
+        args = common.parsed(parse_args, argv)  # --help answers before Twisted loads
+        from twisted_impl import client
+
+        client.run_tcp(args, PROMPT)
 
 
 def parse_args(argv, transport="TCP"):
     """The options and the requests; udpclient.py's too, with transport="UDP"."""
-    parser = client.make_parser(
+    parser = common.make_parser(
         description=f"Bài 3 {transport} client: sends passwords, comma-separated, to the server, "
         "prints the valid ones (an empty line when none is).",
         epilog="Without PASSWORDS, every line of standard input is one request (end it "
@@ -39,7 +41,7 @@ def parse_args(argv, transport="TCP"):
     args = parser.parse_args(argv)
     args.requests = None  # None: every line of standard input is one request
     if args.passwords is not None:
-        args.requests = [client.single_line(parser, "PASSWORDS", args.passwords)]
+        args.requests = [common.single_line(parser, "PASSWORDS", args.passwords)]
     return args
 
 

@@ -1,35 +1,77 @@
 """TCP server of Bài 3 (ex3_password): the client sends passwords, the server the valid ones.
 
 Lecture "Python Sockets", Bài 3, on Twisted (event-driven). Run from the repository root:
-
-    python3 -m twisted_impl.ex3_password.tcpserver                           # terminal 1
-    python3 -m twisted_impl.ex3_password.tcpclient 'Abc123@1,aF1#2w3E*,2We3345' # terminal 2
-
-Its blocking twin is basic/ex3_password/tcpserver.py: the same protocol, one thread per client.
+`python3 -m twisted_impl.ex3_password.tcpserver` (port 8092), then
+`python3 -m twisted_impl.ex3_password.tcpclient 'Abc123@1,aF1#2w3E*'` in a second terminal.
+Its blocking twin is basic/ex3_password/tcpserver.py: the same names, in the same order.
 """
 
-from twisted_impl.ex3_password.logic import valid_passwords
-from twisted_impl.lineserver import LineServer
-from twisted_impl.serve import run_tcp
+import re
+
+from twisted.internet import task
+
+from twisted_impl.common import server_args
+from twisted_impl.server import (
+    LineServer, LineServerFactory, exit_if_cannot_listen, print_log, serve_until_stopped,
+    tcp_endpoint)
 
 PORT = 8092  # the lecture's port for Bài 3
+TIMEOUT = 60  # seconds a client may take to finish a request before we close it
 
 
 def main(argv=None):
-    # socket(), bind(), listen() and the accept loop are the reactor's: run_tcp listens
-    # on PORT, prints "Got connection from" and builds one Handle per accepted client.
-    run_tcp(Handle, PORT, __doc__, argv)
+    args = parse_args(argv)
+    print_log()  # what basic/ prints, as plain lines
+    task.react(serve, (args,))  # run the reactor until serve() ends, or Ctrl+C
+
+
+async def serve(reactor, args):
+    factory = LineServerFactory(Handle, args.timeout, args.max_clients, args.max_per_address)
+    endpoint = tcp_endpoint(reactor, args.host, args.port)
+    # The slides' socket(), bind() and listen() are this one call; their accept() loop
+    # is the reactor's, which asks the factory for one Handle per client it accepts.
+    with exit_if_cannot_listen(args.host, args.port):
+        listening = await endpoint.listen(factory)
+    await serve_until_stopped(reactor, "TCP", args.host, listening)
 
 
 class Handle(LineServer):
-    """One client. basic's handle() loops on recv(); here Twisted calls us per request.
-
-    The framing, the limits, the idle timeout and the bare messages of the slides'
-    programs are LineServer's (twisted_impl/lineserver.py).
-    """
+    """One client: basic's handle(), as events: Twisted calls lineReceived per request."""
 
     def lineReceived(self, line):
         self.send_reply(valid_passwords(line.decode("utf-8", "replace")))
+
+
+MIN_LENGTH, MAX_LENGTH = 6, 12  # the lecture's limits on a password's length
+# A password is made of these characters only, and needs one of each class below.
+# Spelled out ASCII ranges: str.isalnum() or r"\w" would also accept "é" or "１".
+ALLOWED = re.compile(r"[a-zA-Z0-9$#@]{%d,%d}" % (MIN_LENGTH, MAX_LENGTH))
+REQUIRED = [re.compile(r"[a-z]"), re.compile(r"[0-9]"), re.compile(r"[A-Z]"),
+            re.compile(r"[$#@]")]
+
+
+def valid_passwords(text: str) -> str:
+    """Bài 3's logic: the valid passwords of a comma-separated `text`, joined by ",".
+
+    Spaces and tabs around each item are ignored, and so are empty items. A password is
+    valid with 6 to 12 characters, all of [a-zA-Z0-9$#@], and at least one of [a-z],
+    [0-9], [A-Z] and [$#@]. Order and duplicates are kept; no valid one gives "".
+    """
+    valid = []
+    for item in text.split(","):
+        password = item.strip(" \t")  # only these: a "\u00a0" stays and spoils it
+        if ALLOWED.fullmatch(password) and all(c.search(password) for c in REQUIRED):
+            valid.append(password)
+    return ",".join(valid)
+
+
+# ----- Beyond the slides -----
+# The framing (where one request ends and the next begins), the limits, the idle timeout
+# and the bare messages of the slides' programs are LineServer's, in twisted_impl/server.py.
+
+def parse_args(argv):
+    """--host, --port, --timeout, --max-clients, --max-per-address: see common.py."""
+    return server_args("TCP", __doc__, PORT, argv, TIMEOUT)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,11 @@
 """Bài 3 (ex3_password), UDP server on Twisted: answer each datagram with its valid passwords.
 
 Run from the repository root:  python3 -m twisted_impl.ex3_password.udpserver [--port 0]
-Its blocking twin is basic/ex3_password/udpserver.py; the rule itself is in logic.py.
+Its blocking twin is basic/ex3_password/udpserver.py; the rule, valid_passwords, is tcpserver.py's.
 """
 
-from twisted_impl.ex3_password.logic import valid_passwords
-from twisted_impl.datagram import DatagramServer
-from twisted_impl.serve import run_udp
-
-PORT = 8092
+from twisted_impl.ex3_password.tcpserver import PORT, valid_passwords
+from twisted_impl.server import DatagramServer, run_udp
 
 
 def make_protocol():

@@ -1,26 +1,31 @@
-"""The line server every Twisted TCP server is built on: framing and limits, written once.
+"""The Twisted pieces every server shares: the TCP line protocol with the wire contract's
+limits (README, "The wire contract"), the UDP protocol, and running a script.
 
-Each exercise's tcpserver.py subclasses `LineServer` with a small class whose
+Each exercise's tcpserver.py subclasses `LineServer` with a small `Handle` whose
 `lineReceived(line)` answers with the exercise's rule and `send_reply(text)`: what to
 answer is the exercise's business, how the bytes are framed and bounded is this file's.
-
-The wire contract (README, "The wire contract") in Twisted's terms:
-- a request is a line ending in "\\n" (one "\\r" before it removed), or a bare message:
-  one read of 2 to MAX_BARE bytes without "\\n", then PAUSE seconds of silence;
-- at most MAX_LINE bytes in a line: past that, an ERROR and the end of the connection;
-- at most about MAX_UNSENT bytes of replies waiting for a client that does not read;
-- a connection that completes no request for --timeout seconds is closed;
-- at most --max-clients connections: a newcomer beyond is told so and closed.
 """
 
-from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
-from twisted.internet.protocol import Protocol, ServerFactory
-from twisted.logger import Logger
+import contextlib
+import socket
+import sys
+
+from twisted.internet import defer, tcp, udp
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import (
+    IHalfCloseableProtocol, IPushProducer, IStreamServerEndpoint)
+from twisted.internet.protocol import DatagramProtocol, Protocol, ServerFactory
+from twisted.logger import Logger, LogLevel, eventAsText, formatEvent, globalLogBeginner
 from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
-from twisted_impl.wire import MAX_BARE, MAX_LINE, MAX_UNSENT, PAUSE
+from twisted_impl.common import (
+    MAX_BARE, MAX_LINE, MAX_UNSENT, PAUSE, address_lines, cannot_listen, printable,
+    server_args)
 
+TOO_MANY = "ERROR too many connections from your address (max {})\n"
 TOO_LONG = "ERROR line too long (max {} bytes)\n".format(MAX_LINE).encode("ascii")
 BUSY = "ERROR server busy (max {} clients)\n"
 LINGER = 2  # seconds a client we hang up on has to read our last replies
@@ -64,6 +69,7 @@ class LineServer(Protocol, TimeoutMixin):
     _bare = False  # True while answering a bare message: its reply has no "\n"
     _unsent = 0  # bytes of replies written since the current chunk's parsing began
     _read_closed = False  # the client half-closed while unparsed bytes were kept
+    address = None  # the client's host, when the factory counts connections per address
 
     def lineReceived(self, line):
         """Answer one request (bytes, without its "\\n" or "\\r\\n") with send_reply()."""
@@ -102,7 +108,7 @@ class LineServer(Protocol, TimeoutMixin):
         self._rest = None
         self.setTimeout(None)
         self._cancel_bare_call()
-        self.factory.client_left()
+        self.factory.client_left(self.address)
 
     # Framing.
 
@@ -326,15 +332,16 @@ class LineServer(Protocol, TimeoutMixin):
 
 @implementer(IHalfCloseableProtocol)
 class Busy(Protocol):
-    """A newcomer beyond --max-clients: one ERROR line, then the end, without a reset."""
+    """A newcomer turned away: one ERROR line (`words`), then the end, without a reset."""
 
     abort_call = None
 
-    def __init__(self, factory):
+    def __init__(self, factory, words):
         self.factory = factory
+        self.words = words
 
     def connectionMade(self):
-        self.transport.write(BUSY.format(self.factory.max_clients).encode("ascii"))
+        self.transport.write(self.words.encode("ascii"))
         lose_write_connection = getattr(self.transport, "loseWriteConnection", None)
         if lose_write_connection is None or self.factory.lingering >= MAX_LINGERING:
             # A crowd of newcomers: each lingering one holds an open file, and the
@@ -367,28 +374,233 @@ class Busy(Protocol):
 
 
 class LineServerFactory(ServerFactory):
-    """Build one `protocol` per client, up to `max_clients` at a time."""
+    """Build one `protocol` per client, up to `max_clients` at a time and
+    `max_per_address` from one address (None: no such cap)."""
 
     noisy = False  # no "Starting factory" lines among the lecture's output under twistd
     clients = 0  # connected now
     busy = False  # in a busy spell: newcomers are turned away, and that was said once
     lingering = 0  # turned-away clients given LINGER seconds to read why
 
-    def __init__(self, protocol, timeout=60, max_clients=1000):
+    def __init__(self, protocol, timeout=60, max_clients=1000, max_per_address=None):
         self.protocol = protocol
         self.timeout = timeout
         self.max_clients = max_clients
+        self.max_per_address = max_per_address
+        self.per_address = {}  # host: its connections now, for the hosts that have some
+        self.crowding = set()  # hosts in a spell of being turned away (said once)
 
     def buildProtocol(self, addr):
+        host = getattr(addr, "host", None)  # None for a UNIX socket: no address to cap
+        cap = self.max_per_address
+        if cap is not None and host is not None and self.per_address.get(host, 0) >= cap:
+            if host not in self.crowding:
+                self.crowding.add(host)
+                log.info("Too many connections from {host} (max {n}), new ones from it "
+                         "are turned away", host=host, n=cap)
+            return Busy(self, TOO_MANY.format(cap))
         if self.clients >= self.max_clients:
             if not self.busy:
                 self.busy = True
                 log.info("Server busy: {n} clients connected, new clients are turned away",
                          n=self.clients)
-            return Busy(self)
+            return Busy(self, BUSY.format(self.max_clients))
         self.busy = False
         self.clients += 1
-        return super().buildProtocol(addr)
+        protocol = super().buildProtocol(addr)
+        if cap is not None and host is not None:
+            self.crowding.discard(host)
+            self.per_address[host] = self.per_address.get(host, 0) + 1
+            protocol.address = host
+        return protocol
 
-    def client_left(self):
+    def client_left(self, host=None):
         self.clients -= 1
+        if host is not None:
+            left = self.per_address.pop(host) - 1
+            if left:
+                self.per_address[host] = left
+
+
+# UDP has no stream to frame: a datagram arrives whole or not at all, up to 65507 bytes
+# over IPv4. Twisted reads 8192 bytes by default and silently drops the rest, so listen
+# with maxPacketSize=MAX_DATAGRAM (see listen_udp).
+MAX_DATAGRAM = 65536
+
+
+class DatagramServer(DatagramProtocol):
+    """Answer each datagram with one datagram to its sender: answer(text) -> str."""
+
+    noisy = False
+
+    def __init__(self, answer, print_received=False):
+        self.answer = answer
+        self.print_received = print_received
+
+    def datagramReceived(self, data, address):
+        peer = tuple(address[:2])  # IPv6 adds flow info and scope id: show (host, port)
+        log.info("Got datagram from {peer!r}", peer=peer)
+        # A trailing "\n" or "\r\n" is removed, as from a TCP line; a "\r" alone at the
+        # end is data, as it is inside a TCP line ("3 4\r" is not two integers).
+        line = data.endswith(b"\n")
+        if line:
+            data = data[:-1]
+            if data.endswith(b"\r"):
+                data = data[:-1]
+        text = data.decode("utf-8", "replace")
+        if self.print_received:
+            log.info("Received from {peer!r}: {text}", peer=peer, text=printable(text))
+        try:
+            reply = self.answer(text).encode("utf-8")
+        except Exception:
+            log.failure("Cannot answer {peer!r}: {text!r}", peer=peer, text=text)
+            return
+        # The reply ends in "\n" when the request did, as a TCP line's reply does; a
+        # bare request gets a bare reply, but never 0 bytes: "" goes as "\n".
+        if line or not reply:
+            reply += b"\n"
+        try:
+            self.transport.write(reply, address)
+        except Exception as error:
+            # A full socket buffer or an unreachable sender loses this one reply (UDP
+            # may lose datagrams anyway); the server goes on serving the others.
+            log.warn("Cannot reply to {peer!r}: {error}", peer=peer, error=error)
+
+
+# Running a server as a script, printing what basic/'s twin prints.
+
+def print_event(event):
+    """A twisted.logger observer printing our log lines (under twistd they go to its log)
+    as print() would, exactly what basic/ prints; Twisted's own chatter is left out;
+    warnings and errors go to standard error."""
+    namespace = event.get("log_namespace", "")
+    if event.get("log_level") in (LogLevel.warn, LogLevel.error, LogLevel.critical):
+        stream = sys.stderr
+        text = eventAsText(event, includeTimestamp=False, includeSystem=False)
+    elif namespace == "__main__" or namespace.startswith("twisted_impl"):
+        stream = sys.stdout
+        text = formatEvent(event)
+    else:
+        return
+    try:
+        try:
+            stream.write(text + "\n")
+        except UnicodeEncodeError:  # a console that cannot show every character
+            encoding = stream.encoding
+            stream.write((text + "\n").encode(encoding, "backslashreplace").decode(encoding))
+        stream.flush()
+    except (OSError, ValueError):
+        # Standard output is gone (a closed pipe, `| head -1`, a closed SSH session):
+        # the line is lost, the server serves on. ValueError: the stream was closed.
+        pass
+
+
+def print_log():
+    """Print the servers' log lines (see print_event) from now on."""
+    globalLogBeginner.beginLoggingTo([print_event], redirectStandardIO=False)
+
+
+def tcp_endpoint(reactor, host, port):
+    """The server endpoint for `host` and `port`, IPv6 when the host has a colon. The
+    backlog is the system's maximum, as basic/'s `listen()` asks, not Twisted's 50: a
+    classroom connecting at once must not wait for SYN retries."""
+    if ":" in host:
+        return DualStackEndpoint(reactor, port, socket.SOMAXCONN, host)
+    return TCP4ServerEndpoint(reactor, port, backlog=socket.SOMAXCONN, interface=host)
+
+
+@implementer(IStreamServerEndpoint)
+class DualStackEndpoint:
+    """TCP6ServerEndpoint, but "::" serves IPv4 clients too where the system allows it,
+    as basic/'s set_options() asks: Linux does by default, Windows and BSDs do not, and
+    the address lines printed for "::" promise IPv4 addresses."""
+
+    def __init__(self, reactor, port, backlog, interface):
+        self.reactor, self.port, self.backlog, self.interface = reactor, port, backlog, interface
+
+    def listen(self, factory):
+        return defer.execute(self._listen, factory)
+
+    def _listen(self, factory):
+        port = DualStackPort(self.port, factory, self.backlog, self.interface, self.reactor)
+        port.startListening()
+        return port
+
+
+def dual_stack(sock):
+    """An IPv6 socket that serves IPv4 clients too (on "::"), where the system allows it."""
+    if sock.family == socket.AF_INET6:
+        try:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        except (AttributeError, OSError):
+            pass
+    return sock
+
+
+class DualStackPort(tcp.Port):
+    def createInternetSocket(self):
+        return dual_stack(super().createInternetSocket())
+
+
+class DualStackUDPPort(udp.Port):
+    def createInternetSocket(self):
+        return dual_stack(super().createInternetSocket())
+
+
+def listen_udp(port, protocol, interface, reactor):
+    """reactor.listenUDP(port, protocol, interface, MAX_DATAGRAM), "::" serving IPv4 too."""
+    listening = DualStackUDPPort(port, protocol, interface, MAX_DATAGRAM, reactor)
+    listening.startListening()
+    return listening
+
+
+@contextlib.contextmanager
+def exit_if_cannot_listen(host, port):
+    """A port in use, say, ends the script with one line and status 1, as in basic/."""
+    try:
+        yield
+    except (CannotListenError, OSError) as error:  # OSError: a name that does not resolve
+        error = getattr(error, "socketError", error)
+        print(cannot_listen(host, port, error), file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+
+
+def announce(kind, host, port, tls=False):
+    """Log the listening line, and the addresses students use on a wildcard host."""
+    log.info("{kind} server listening on {host} port {port}, Ctrl+C to stop",
+             kind="TLS" if tls else kind, host=host, port=port)
+    for line in address_lines(host, port):
+        log.info("{line}", line=line)
+
+
+async def serve_until_stopped(reactor, kind, host, listening):
+    announce(kind, host, listening.getHost().port)
+    # Ctrl+C stops the reactor (Twisted handles SIGINT); task.react then exits with 0.
+    reactor.addSystemEventTrigger("after", "shutdown", log.info, "Server stopped")
+    await Deferred()  # never fires: a server serves until it is stopped
+
+
+def ip_address(host):
+    """The address to bind for `host`: Twisted's UDP port takes IP addresses only."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+            return host
+        except OSError:
+            pass
+    return socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)[0][4][0]  # "localhost"
+
+
+def run_udp(make_protocol, port, description, argv=None):
+    """Serve UDP with the protocol `make_protocol()` until Ctrl+C (see a tcpserver.py)."""
+    from twisted.internet import task
+
+    args = server_args("UDP", description, port, argv)
+    print_log()
+
+    async def serve(reactor):
+        with exit_if_cannot_listen(args.host, args.port):
+            listening = listen_udp(args.port, make_protocol(), ip_address(args.host), reactor)
+        await serve_until_stopped(reactor, "UDP", args.host, listening)
+
+    task.react(serve)
