@@ -20,7 +20,6 @@ import subprocess
 import pytest
 
 from tests import harness
-from tests.test_basic_shared import top_level
 
 ROOT = harness.ROOT
 IMPLS = harness.SERVER_IMPLS  # basic, twisted, twistd
@@ -30,7 +29,6 @@ SAMPLE = {"ex0_hello": (b"", b"Thank you for connecting\n"), "ex1_message": (b"h
 UDP_SAMPLE = {"ex0_hello": (b"hi\n", b"Thank you for connecting\n"), "ex1_message": (b"hi\n", b"From SERVER UDP\n"),
               "ex2_sum": (b"3 4\n", b"7\n"), "ex3_password": (b"Abc123@1\n", b"Abc123@1\n")}
 CROWDED = "Too many connections from {host} (max {n}), new ones from it are turned away"
-SHARED = ("network_addresses", "default_per_address", "PER_ADDRESS")
 
 
 def twisted_sources():
@@ -111,23 +109,6 @@ def test_default_per_address_in_the_help():
         "--max-per-address MAX_PER_ADDRESS connections one address (one student's machine) "
         "may hold at once; more from it are turned away (default: 8 when the server is open "
         "to the network, no limit on loopback)"}
-
-
-@pytest.mark.parametrize("name", SHARED)
-def test_classroom_code_is_one_text(name):
-    """network_addresses(), default_per_address() and PER_ADDRESS read the same in every
-    basic server and in twisted_impl (the Twisted copy, once it is there)."""
-    servers = sorted((ROOT / "basic").glob("*/*server.py"))
-    texts = {p: top_level(p).get(name) for p in servers}
-    if name != "network_addresses":
-        texts = {p: t for p, t in texts.items() if p.name == "tcpserver.py"}
-    assert None not in texts.values() and len(set(texts.values())) == 1, sorted(
-        str(p) for p, t in texts.items() if t != texts[servers[0]])
-    twisted = [t for p in (ROOT / "twisted_impl").glob("*.py") for n, t in top_level(p).items()
-               if n == name]
-    if not twisted:
-        pytest.skip(f"twisted_impl has no {name} yet")
-    assert twisted == [texts[servers[-1]]]
 
 
 # ------------------------------------------------------------- the cap, on loopback
