@@ -42,6 +42,7 @@ PER_KIND = {
     "TIMEOUT",  # a server's idle seconds (60), a client's patience (5)
     "__main__",  # a server's main() answers Ctrl+C itself; a client's is run inside a try
     "open_server",  # socket, bind, listen: SOCK_STREAM and listen() or SOCK_DGRAM
+    "set_options",  # a TCP server's SO_REUSEADDR would let a second UDP server share the port
 }
 
 # The shared checks whose one Twisted copy is in twisted_impl/common.py.
@@ -50,6 +51,8 @@ TWISTED_SHARED = {
     "default_max_clients": "common", "RESERVED_FILES": "common",
     "printable": "common", "UNSAFE": "common", "MAX_LINE": "common", "MAX_BARE": "common",
     "PAUSE": "common", "MAX_UNSENT": "common",
+    # Classroom mode (issue 18): the same addresses, and the same default cap.
+    "network_addresses": "common", "default_per_address": "common", "PER_ADDRESS": "common",
 }
 
 
@@ -167,13 +170,15 @@ REQUIRED = {
     "positive_integer": lambda script: script == "tcpserver.py",
     "default_max_clients": lambda script: script == "tcpserver.py",
     "printable": lambda script: script.endswith("client.py"),
+    "network_addresses": lambda script: script.endswith("server.py"),  # the classroom's
+    "default_per_address": lambda script: script == "tcpserver.py",  # --max-per-address
 }
 
 
 @pytest.mark.parametrize("name", sorted(REQUIRED))
 def test_shared_checks_are_where_they_are_needed(name):
-    """Every script has the option checks for the options it takes, and every client (the
-    ex1 servers too) has printable()."""
+    """Every script has the option checks for the options it takes, every client (the ex1
+    servers too) printable(), every server network_addresses()."""
     need = sorted(s for s in SCRIPT_IDS if REQUIRED[name](s.split("/")[1])
                   or (name == "printable" and s.startswith("ex1_message/")))
     have = sorted(s for s in copies(name) if s in need)

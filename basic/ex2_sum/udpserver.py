@@ -6,7 +6,7 @@ terminal (it prints 7), or `echo "3 4" | nc -u -w 1 127.0.0.1 8091`.
 """
 
 import socket
-import argparse, atexit, errno, os, re, signal, sys, threading, traceback  # beyond the slides
+import argparse, errno, ipaddress, re, signal, sys, traceback  # beyond the slides
 
 HOST = "127.0.0.1"  # loopback only by default: --host 0.0.0.0 opens it to the classroom
 PORT = 8091  # the lecture's port for Bài 2
@@ -27,6 +27,7 @@ def main(argv=None):
                 return cannot_listen(args.host, args.port, error)  # one line, exit status 1
             port = server.getsockname()[1]  # the real one, also with --port 0
             say(f"UDP server listening on {args.host} port {port}, Ctrl+C to stop")
+            show_addresses(args.host, port)  # on 0.0.0.0 or ::, the addresses to give out
             server.settimeout(POLL)  # a blocking recvfrom() never sees Ctrl+C on Windows
             while True:
                 try:
@@ -89,12 +90,9 @@ def add_line(text: str) -> str:
 
 # ----- Beyond the slides -----
 # What a real server needs and the slides leave out: options, friendly errors, Windows,
-# IPv6, signals.
+# IPv6, signals, the classroom network.
 
 POLL = 0.5  # how often a waiting server wakes up to notice Ctrl+C (Windows needs it)
-# One line at a time, whole, from many threads. Reentrant: on Python 3.9 a Ctrl+C can
-# strike between taking and giving back the lock, and "Server stopped" must not wait.
-PRINT_LOCK = threading.RLock()
 
 
 def parse_args(argv):
@@ -123,62 +121,104 @@ def port_number(text):
 
 
 def prepare_process():
-    """Output line by line that survives any character; SIGTERM stops the server as Ctrl+C."""
+    """Whole lines, at once even into a pipe, never a crash on a character the console
+    can't show; SIGTERM (`kill`, a service manager) stops the server as Ctrl+C does."""
     if hasattr(sys.stdout, "reconfigure"):
-        # One line at a time, even into a pipe; never crash on a character the
-        # console can't show.
         sys.stdout.reconfigure(line_buffering=True, errors="replace")
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    # `kill`, `timeout` or a service manager send SIGTERM: without this the server would
-    # die at once, without "Server stopped". Python runs the handler in the main thread,
-    # which then stops exactly as on Ctrl+C.
-    signal.signal(signal.SIGTERM, interrupt)
-    # Python aborts when, flushing stdout at exit, it finds a thread still inside print().
-    atexit.register(PRINT_LOCK.acquire, True, 1)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises KeyboardInterrupt
 
 
 def set_options(server):
-    """Socket options a real server needs, on every system."""
-    if os.name == "posix":
-        if server.type == socket.SOCK_STREAM:
-            # Restart at once on the same port, without waiting out TIME_WAIT. (Not for
-            # UDP: there it would let a second server take the port and half its datagrams.)
-            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    elif hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
-        # Windows lets another program share or take over a port unless we forbid it.
+    """Socket options a real UDP server needs, on every system. Not SO_REUSEADDR: over
+    UDP it would let a second server share the port, and take half the datagrams."""
+    if hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows: no other program on our port
         server.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
     if server.family == socket.AF_INET6:
         try:
-            # "::" then serves IPv4 clients too, where the OS allows it.
-            server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # "::" takes IPv4 too
         except (AttributeError, OSError):
-            pass
+            pass  # a system without dual-stack sockets: IPv6 only
 
 
 def cannot_listen(host, port, error):
     """Say in one line why the server cannot listen (no traceback); exit status 1."""
+    reason = error.strerror or str(error)
     if error.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None)):
         reason = "address already in use (is another server running? try --port 0)"
-    else:
-        reason = error.strerror or str(error)
-    say("error: cannot listen on %s port %s: %s" % (host, port, reason), file=sys.stderr)
+    say(f"error: cannot listen on {host} port {port}: {reason}", file=sys.stderr)
     return 1
 
 
-def say(text, file=None):
-    """print() that never stops the server: the lock keeps each line whole between
-    threads, and a line that cannot be printed (output closed: `| head -1`, a closed
-    SSH session) is dropped."""
-    with PRINT_LOCK:
+def show_addresses(host, port):
+    """On a wildcard address (0.0.0.0, ::), which no student can type: the ones they can."""
+    try:
+        if not ipaddress.ip_address(host).is_unspecified:
+            return
+    except ValueError:
+        return  # a name, such as localhost
+    addresses = network_addresses(host)
+    for address in addresses:
+        say(f"Students can connect to {address} port {port}")
+    if not addresses:
+        say("No network address found: only this machine can connect")
+
+
+def network_addresses(host):
+    """The addresses other machines can use to reach a server listening on wildcard
+    `host`: this machine's own, loopback and link-local ones left out, IPv4 first (and
+    only IPv4 for 0.0.0.0).
+
+    Python has no "list my addresses" call, so three views are combined: what the
+    machine's name resolves to (only 127.0.1.1 on many Linux machines), the address the
+    system would send from (a UDP connect() sends nothing), and on Linux every network
+    interface's own (IPv4 from ioctl(SIOCGIFADDR), IPv6 from /proc/net/if_inet6).
+    """
+    found = set()
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None):
+            found.add(info[4][0])
+    except OSError:
+        pass  # a name that does not resolve
+    for family, nowhere in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
         try:
-            # The line and its end in one write: a Ctrl+C between the two would glue
-            # "Server stopped" to the end of the line before it.
-            print(text + "\n", end="", file=file)
-        except (OSError, ValueError):
-            pass
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect((nowhere, 9))  # documentation addresses: only a route lookup
+                found.add(probe.getsockname()[0])
+        except OSError:
+            pass  # no route, or no IPv6
+    if sys.platform.startswith("linux"):
+        import fcntl, struct
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            for _, name in socket.if_nameindex():
+                try:
+                    info = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name.encode()))
+                    found.add(socket.inet_ntoa(info[20:24]))
+                except OSError:
+                    pass  # no IPv4 address on that interface
+        try:
+            with open("/proc/net/if_inet6") as table:
+                for row in table:
+                    found.add(str(ipaddress.IPv6Address(bytes.fromhex(row.split()[0]))))
+        except OSError:
+            pass  # no IPv6
+    usable = []
+    for text in found:
+        address = ipaddress.ip_address(text.split("%")[0])
+        if address.is_loopback or address.is_link_local or address.is_unspecified:
+            continue
+        if address.version == 4 or ":" in host:
+            usable.append(address)
+    return [str(address) for address in sorted(usable, key=lambda a: (a.version, a))]
+
+
+def say(text, file=None):
+    """print() that never stops the server: a line that cannot be printed (output closed:
+    `| head -1`, a closed SSH session) is dropped. The line and its end go in one write:
+    whole between threads, and never glued to "Server stopped" by a Ctrl+C."""
+    try:
+        print(text + "\n", end="", file=file)
+    except (OSError, ValueError):
+        pass
 
 
 def report_bug():

@@ -7,7 +7,7 @@ second terminal (it prints Abc123@1), or type passwords into `nc 127.0.0.1 8092`
 
 import socket
 import threading
-import argparse, atexit, errno, math, os, re, signal, sys, time, traceback  # beyond the slides
+import argparse, errno, ipaddress, math, os, re, signal, sys, time, traceback  # beyond the slides
 
 HOST = "127.0.0.1"  # loopback only by default: --host 0.0.0.0 opens it to the classroom
 PORT = 8092  # the lecture's port for Bài 3
@@ -29,59 +29,67 @@ def main(argv=None):
                 return cannot_listen(args.host, args.port, error)  # one line, exit status 1
             port = server.getsockname()[1]  # the real one, also with --port 0
             say(f"TCP server listening on {args.host} port {port}, Ctrl+C to stop")
-            clients = Clients(args.max_clients)  # who is served now, and who is turned away
+            show_addresses(args.host, port)  # on 0.0.0.0 or ::, the addresses to give out
+            per_address = args.max_per_address or default_per_address(args.host)
+            served = {}  # the clients served now, by address: {"192.168.1.23": {conn, ...}}
+            busy, crowded = False, set()  # already said: server full; addresses at their cap
             server.settimeout(POLL)  # a blocking accept() never sees Ctrl+C on Windows
             while True:
                 try:
                     conn, addr = server.accept()
                 except socket.timeout:
                     continue  # nobody came: a chance to notice Ctrl+C
-                except OSError as error:
-                    clients.accept_failed(server, error)  # out of files: see Clients
+                except OSError:
+                    time.sleep(0.1)  # out of files, or a client that gave up: no spinning
                     continue
-                if not clients.admit(conn):
-                    continue  # busy: the newcomer got "ERROR server busy"
+                # Admission: one student's machine may not take every place, nor may all
+                # together take more than the server can serve. The newcomer is told why.
+                mine = served.setdefault(addr[0], set())
+                if per_address and len(mine) >= per_address:
+                    if addr[0] not in crowded:  # once per address until it is served again
+                        crowded.add(addr[0])
+                        say(f"Too many connections from {addr[0]} (max {per_address}), "
+                            "new ones from it are turned away")
+                    turn_away(conn, b"ERROR too many connections from your address "
+                              b"(max %d)\n" % per_address)
+                    continue
+                count = sum(map(len, served.values()))
+                if count >= args.max_clients:
+                    if not busy:  # once per busy spell, not once per newcomer
+                        busy = True
+                        say(f"Server busy: {count} clients connected, new clients are "
+                            "turned away")
+                    turn_away(conn, b"ERROR server busy (max %d clients)\n" % args.max_clients)
+                    continue
+                busy = False
+                crowded.discard(addr[0])
+                mine.add(conn)  # handle() takes it out when the client leaves
                 say("Got connection from %r" % (addr[:2],))
                 # One thread per client, blocking style, on purpose: each client's code reads
                 # top to bottom like the lecture's; daemon threads end with the server.
-                try:
-                    threading.Thread(target=handle, args=(conn, addr, args.timeout, clients),
-                                     daemon=True).start()
-                except RuntimeError:  # no thread left for it: as busy as full
-                    clients.turn_away(conn, len(clients.leave(conn)))
+                threading.Thread(target=handle, args=(conn, args.timeout, mine),
+                                 daemon=True).start()
     except KeyboardInterrupt:
         say("Server stopped")
     return 0
 
 
-def handle(conn, addr, timeout, clients):
+def handle(conn, timeout, mine):
     """Serve one client: answer each of its requests, in order, until it leaves."""
-    replies = bytearray()  # answered, not sent yet: about MAX_UNSENT bytes at most
     with conn:
         try:
-            framing = Framing(conn, timeout)  # where one request ends, the next begins: below
-            while True:
-                data = conn.recv(RECV_SIZE)
-                for request, ending in framing.split(data):
-                    answer = valid_passwords(request.decode("utf-8", "replace"))
-                    # A bare request gets a bare reply, but never 0 bytes: "" goes as "\n".
-                    replies += answer.encode("utf-8") + ending or b"\n"
-                    if len(replies) >= MAX_UNSENT:
-                        conn.sendall(replies)  # waits while the client does not read:
-                        replies.clear()  # back-pressure keeps our memory flat
-                if replies:
-                    conn.sendall(replies)
-                    replies.clear()
-                if not data:
-                    return  # the client has finished sending, and has every reply
+            for request, ending in requests(conn, timeout):  # the framing: see below
+                answer = valid_passwords(request.decode("utf-8", "replace"))
+                # A bare request gets a bare reply, but never 0 bytes: "" goes as "\n".
+                conn.sendall(answer.encode("utf-8") + ending or b"\n")
         except LineTooLong:
-            hang_up(conn, replies + ERROR_LONG)
+            hang_up(conn, ERROR_LONG)
         except OSError:
             pass  # reset, timeout, broken pipe: this client is gone, the others are not
         except Exception:
             report_bug()  # a bug (in valid_passwords, say) must be seen, as socketserver shows it
         finally:
-            clients.leave(conn)
+            mine.discard(conn)  # its place is free again
 
 
 MIN_LENGTH, MAX_LENGTH = 6, 12  # the lecture's limits on a password's length
@@ -109,7 +117,7 @@ def valid_passwords(text: str) -> str:
 
 # ----- The framing: where one request ends and the next begins -----
 
-RECV_SIZE = 4096  # small reads keep the replies to one read small too
+RECV_SIZE = 4096  # bytes read at once
 MAX_LINE = 65536  # bytes in one request line, not counting "\n" or "\r\n"
 # Lecture-style peers frame nothing: one send() of a bare string, one recv(1024). A read
 # of 2 to MAX_BARE bytes without "\n", with nothing pending before it, followed by PAUSE
@@ -127,121 +135,80 @@ class LineTooLong(Exception):
     """A request longer than MAX_LINE: we answer ERROR_LONG and hang up."""
 
 
-class Framing:
-    """Cuts one client's byte stream into requests.
+def requests(conn, timeout):
+    """One client's requests, one by one, as (request, ending), until it half-closes.
 
-    TCP is a byte stream with no message boundaries: one recv() may hold half a line or
-    many lines. A request is a line ending in "\\n" (one "\\r" before it is removed), or
-    a bare message, as the slides' clients send it (see bare_message()). The framing
-    also sets how long the next recv() may wait: the idle timeout counts from the last
-    complete request, so a client that trickles bytes without ever finishing one is
-    closed all the same, and its thread freed.
+    TCP is a byte stream: one recv() may hold half a line or many lines. A request is a
+    line, its "\\n" (and one "\\r" before it) removed, `ending` b"\\n"; or a bare message
+    as the slides' clients send it, `ending` b"" (its reply is bare too): a short first
+    read, then PAUSE seconds of silence, or what follows the last "\\n" at half-close.
+    The idle timeout counts from the last complete request: a client that trickles bytes
+    without ever finishing one is closed all the same (socket.timeout).
     """
-
-    def __init__(self, conn, timeout):
-        self.conn = conn
-        self.timeout = timeout
-        self.pending = bytearray()  # the unfinished request: never much more than MAX_LINE
-        self.last = time.monotonic()  # when the last request was complete, or we connected
-        self.wait = timeout  # the socket's timeout: how long a recv() may wait
-        # A recv() or sendall() stuck longer than this raises socket.timeout, which
-        # closes the connection: a silent or never-reading client can't hold it forever.
-        conn.settimeout(timeout)
-        # The system would queue megabytes of replies for a client that does not read,
-        # and we would compute them all while the others wait. A small send buffer (the
-        # system doubles it for its bookkeeping) keeps what we owe one client near
-        # MAX_UNSENT: our batch, plus about a third of that queued in the system.
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_UNSENT // 4)
-
-    def split(self, data):
-        """The requests that `data` completes, one by one, as (request, ending).
-
-        `ending` is b"\\n" for a line, b"" for a bare message (its reply is bare too).
-        Empty `data` is the client's half-close: the bytes after its last "\\n" are its
-        last request, a bare one.
-        """
-        pending = self.pending
-        if not data:
+    # A small send buffer (the system doubles it: half of MAX_UNSENT): a client that does
+    # not read blocks our sendall(), and we stop reading it. The smaller, the less a flood
+    # of such clients costs the others (measured: tests/bench/abuse.py, item 3).
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_UNSENT // 8)
+    conn.settimeout(timeout)  # a recv() or sendall() waiting longer raises socket.timeout
+    wait = timeout  # the socket's timeout now: shorter while a request is unfinished
+    pending = bytearray()  # the unfinished request: never much more than MAX_LINE
+    last = time.monotonic()  # when the last request was complete, or the client came
+    while True:
+        data = conn.recv(RECV_SIZE)
+        if not data:  # the client has finished sending: what is pending is its last
             if len(pending) > MAX_LINE:
                 raise LineTooLong
             if pending:
                 yield bytes(pending), b""
-                pending.clear()
             return
-        start = 0
-        end = data.find(b"\n")
-        if end < 0 and not pending and 1 < len(data) <= MAX_BARE:
-            data = yield from self.bare_message(data)
-            if data is None:
-                return
-            end = data.find(b"\n")
-        if end >= 0 and self.wait != self.timeout:
-            self.set_wait(self.timeout)  # a request completes: the client is not idle
-        # Look for "\n" in the new bytes only: rescanning `pending` every time would make
-        # one byte per packet quadratic.
-        while end >= 0:
-            if pending:
-                pending += data[start:end]
-                line = bytes(pending)
+        if not pending and b"\n" not in data and 1 < len(data) <= MAX_BARE:
+            conn.settimeout(PAUSE)  # a bare message? wait a little for more
+            try:
+                more = conn.recv(RECV_SIZE)
+            except socket.timeout:
+                more = b""
+            conn.settimeout(timeout)
+            if not more:  # silence (or the client's half-close): it was a whole message
+                last = time.monotonic()
+                yield data, b""
+                continue
+            data += more  # the start of a line: framed by "\n" below
+        # Only the new bytes are searched for "\n": rescanning `pending` every time would
+        # make one byte per packet quadratic.
+        *lines, rest = data.split(b"\n")
+        if lines:  # requests are complete: the idle time starts again
+            if pending:  # the first one began in earlier reads
+                lines[0] = bytes(pending) + lines[0]
                 pending.clear()
-            else:
-                line = data[start:end]
+            last = time.monotonic()
+            if wait != timeout:  # (a system call saved on every other read)
+                conn.settimeout(timeout)
+                wait = timeout
+        pending += rest
+        for line in lines:
             if line.endswith(b"\r"):
                 line = line[:-1]
             if len(line) > MAX_LINE:
                 raise LineTooLong
             yield line, b"\n"
-            start = end + 1
-            end = data.find(b"\n", start)
-        pending += data[start:]
         if len(pending) > MAX_LINE + 1:  # + 1: the line's "\r" may wait for its "\n"
             raise LineTooLong
-        if start:  # this read completed requests: the idle time starts again
-            self.last = time.monotonic()
-        elif pending:  # still no complete request: only what is left of the timeout
-            left = self.last + self.timeout - time.monotonic()
-            if left <= 0:
-                raise socket.timeout("no complete request for %s seconds" % self.timeout)
-            self.set_wait(left)
-
-    def bare_message(self, data):
-        """After a short read without "\\n" and nothing before it: wait PAUSE seconds.
-
-        Silence means it was a whole bare message (the slides' one send()): yield it and
-        return None. More bytes mean it was the start of a line: return it with them, to
-        be framed by "\\n" as usual (with no bare check until that line is complete).
-        The client's half-close makes it its last request, a bare one.
-        """
-        self.set_wait(PAUSE)
-        try:
-            more = self.conn.recv(RECV_SIZE)
-        except socket.timeout:
-            more = None
-        self.set_wait(self.timeout)
-        if more:
-            return data + more
-        yield data, b""
-        self.last = time.monotonic()
-        return None
-
-    def set_wait(self, seconds):
-        """Set the socket's timeout, but only when that matters (by more than 50 ms): a
-        system call per read would slow down a long line that arrives in many reads."""
-        if abs(seconds - self.wait) > 0.05:
-            self.conn.settimeout(seconds)
-            self.wait = seconds
+        if pending and not lines:  # still no complete request: only what is left
+            wait = last + timeout - time.monotonic()
+            if wait <= 0:
+                raise socket.timeout("no complete request for %s seconds" % timeout)
+            conn.settimeout(wait)
 
 
 # ----- Beyond the slides -----
 # What a real server needs and the slides leave out: options, limits, friendly errors,
-# Windows, IPv6, signals.
+# Windows, IPv6, signals, the classroom network.
 
 POLL = 0.5  # how often a waiting server wakes up to notice Ctrl+C (Windows needs it)
 LINGER = 2  # seconds to drain a client we hang up on, so that it can read our last words
 RESERVED_FILES = 32  # open files a server keeps for itself (listening socket, logs...)
-# One line at a time, whole, from many threads. Reentrant: on Python 3.9 a Ctrl+C can
-# strike between taking and giving back the lock, and "Server stopped" must not wait.
-PRINT_LOCK = threading.RLock()
+PER_ADDRESS = 8  # default cap on a network: a student with a few terminals open
+LINGERING = threading.BoundedSemaphore(RESERVED_FILES // 2)  # turned away, lingering
 
 
 def parse_args(argv):
@@ -263,6 +230,10 @@ def parse_args(argv):
     parser.add_argument("--max-clients", type=positive_integer, default=default_max_clients(),
                         help="clients served at once; more are told the server is busy "
                         f"(default %(default)s: the open-files limit less {RESERVED_FILES})")
+    parser.add_argument("--max-per-address", type=positive_integer,
+                        help="connections one address (one student's machine) may hold at "
+                        "once; more from it are turned away (default: 8 when the server is "
+                        "open to the network, no limit on loopback)")
     return parser.parse_args(argv)
 
 
@@ -311,129 +282,118 @@ def default_max_clients():
     return max(1, limit - RESERVED_FILES)
 
 
+def default_per_address(host):
+    """--max-per-address when not given: PER_ADDRESS on a network, no cap on loopback
+    (where the only clients are this machine's own: tests, benchmarks, load generators)."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    return None if loopback else PER_ADDRESS
+
+
 def prepare_process():
-    """Output line by line that survives any character; SIGTERM stops the server as Ctrl+C."""
+    """Whole lines, at once even into a pipe, never a crash on a character the console
+    can't show; SIGTERM (`kill`, a service manager) stops the server as Ctrl+C does."""
     if hasattr(sys.stdout, "reconfigure"):
-        # One line at a time, even into a pipe; never crash on a character the
-        # console can't show.
         sys.stdout.reconfigure(line_buffering=True, errors="replace")
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    # `kill`, `timeout` or a service manager send SIGTERM: without this the server would
-    # die at once, without "Server stopped". Python runs the handler in the main thread,
-    # which then stops exactly as on Ctrl+C.
-    signal.signal(signal.SIGTERM, interrupt)
-    # Python aborts when, flushing stdout at exit, it finds a thread still inside print().
-    atexit.register(PRINT_LOCK.acquire, True, 1)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises KeyboardInterrupt
 
 
 def set_options(server):
-    """Socket options a real server needs, on every system."""
-    if os.name == "posix":
-        if server.type == socket.SOCK_STREAM:
-            # Restart at once on the same port, without waiting out TIME_WAIT. (Not for
-            # UDP: there it would let a second server take the port and half its datagrams.)
-            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    elif hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
-        # Windows lets another program share or take over a port unless we forbid it.
+    """Socket options a real TCP server needs, on every system."""
+    if os.name == "posix":  # restart at once on the same port, without waiting out TIME_WAIT
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    elif hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows: no other program on our port
         server.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
     if server.family == socket.AF_INET6:
         try:
-            # "::" then serves IPv4 clients too, where the OS allows it.
-            server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # "::" takes IPv4 too
         except (AttributeError, OSError):
-            pass
+            pass  # a system without dual-stack sockets: IPv6 only
 
 
 def cannot_listen(host, port, error):
     """Say in one line why the server cannot listen (no traceback); exit status 1."""
+    reason = error.strerror or str(error)
     if error.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None)):
         reason = "address already in use (is another server running? try --port 0)"
-    else:
-        reason = error.strerror or str(error)
-    say("error: cannot listen on %s port %s: %s" % (host, port, reason), file=sys.stderr)
+    say(f"error: cannot listen on {host} port {port}: {reason}", file=sys.stderr)
     return 1
 
 
-class Clients:
-    """The clients served now, and the door for those the server cannot take.
+def show_addresses(host, port):
+    """On a wildcard address (0.0.0.0, ::), which no student can type: the ones they can."""
+    try:
+        if not ipaddress.ip_address(host).is_unspecified:
+            return
+    except ValueError:
+        return  # a name, such as localhost
+    addresses = network_addresses(host)
+    for address in addresses:
+        say(f"Students can connect to {address} port {port}")
+    if not addresses:
+        say("No network address found: only this machine can connect")
 
-    Each client holds a thread and an open file. Past --max-clients, or when the system
-    has no file left for a new socket, a newcomer gets "ERROR server busy" and is closed
-    at once, instead of waiting in the queue, unanswered, until its own timeout. The
-    server says so once per busy spell (until it accepts a client again), not once per
-    newcomer. It serves again as soon as clients leave.
+
+def network_addresses(host):
+    """The addresses other machines can use to reach a server listening on wildcard
+    `host`: this machine's own, loopback and link-local ones left out, IPv4 first (and
+    only IPv4 for 0.0.0.0).
+
+    Python has no "list my addresses" call, so three views are combined: what the
+    machine's name resolves to (only 127.0.1.1 on many Linux machines), the address the
+    system would send from (a UDP connect() sends nothing), and on Linux every network
+    interface's own (IPv4 from ioctl(SIOCGIFADDR), IPv6 from /proc/net/if_inet6).
     """
-
-    def __init__(self, maximum):
-        self.maximum = maximum
-        self.connected = set()
-        self.busy = False  # in a busy spell: its line is printed already
-        # Out of files, accept() fails and the newcomer would hang: this file is kept in
-        # reserve, closed to accept it and turn it away, then taken back.
-        self.spare = open(os.devnull, "rb")
-        # Turned away clients linger in threads of their own, a few at a time.
-        self.doors = threading.BoundedSemaphore(RESERVED_FILES // 2)
-
-    def admit(self, conn):
-        """True if `conn` may be served; else it is turned away, and False."""
-        if len(self.connected) >= self.maximum:
-            self.turn_away(conn, self.maximum)
-            return False
-        self.connected.add(conn)
-        self.busy = False
-        return True
-
-    def leave(self, conn):
-        """`conn` is served no more; the clients left."""
-        self.connected.discard(conn)
-        return self.connected
-
-    def turn_away(self, conn, maximum, linger=True):
-        """Send the busy line and close: in a lingering thread when one is free, so that
-        the accept loop goes on at once; else at once (hang_up() with no linger)."""
-        if not self.busy:
-            self.busy = True
-            say("Server busy: %d clients connected, new clients are turned away"
-                % len(self.connected))
-        words = b"ERROR server busy (max %d clients)\n" % maximum
-        if linger and self.doors.acquire(blocking=False):
-            try:
-                threading.Thread(target=self.show_out, args=(conn, words), daemon=True).start()
-                return
-            except RuntimeError:  # no thread to spare
-                self.doors.release()
-        hang_up(conn, words, linger=0)
-
-    def show_out(self, conn, words):
-        """hang_up() in a thread of its own, then free its place."""
+    found = set()
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None):
+            found.add(info[4][0])
+    except OSError:
+        pass  # a name that does not resolve
+    for family, nowhere in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
         try:
-            hang_up(conn, words)
-        finally:
-            self.doors.release()
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect((nowhere, 9))  # documentation addresses: only a route lookup
+                found.add(probe.getsockname()[0])
+        except OSError:
+            pass  # no route, or no IPv6
+    if sys.platform.startswith("linux"):
+        import fcntl, struct
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            for _, name in socket.if_nameindex():
+                try:
+                    info = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name.encode()))
+                    found.add(socket.inet_ntoa(info[20:24]))
+                except OSError:
+                    pass  # no IPv4 address on that interface
+        try:
+            with open("/proc/net/if_inet6") as table:
+                for row in table:
+                    found.add(str(ipaddress.IPv6Address(bytes.fromhex(row.split()[0]))))
+        except OSError:
+            pass  # no IPv6
+    usable = []
+    for text in found:
+        address = ipaddress.ip_address(text.split("%")[0])
+        if address.is_loopback or address.is_link_local or address.is_unspecified:
+            continue
+        if address.version == 4 or ":" in host:
+            usable.append(address)
+    return [str(address) for address in sorted(usable, key=lambda a: (a.version, a))]
 
-    def accept_failed(self, server, error):
-        """accept() failed. Out of files (EMFILE, ENFILE), free the spare file, accept the
-        newcomer, turn it away, and take the file back; anything else (a client that gave
-        up, no memory): pause a little instead of spinning, and keep serving."""
-        out_of_files = (errno.EMFILE, errno.ENFILE, getattr(errno, "WSAEMFILE", errno.EMFILE))
-        if error.errno in out_of_files and self.spare is not None:
-            self.spare.close()
-            self.spare = None
-            try:
-                conn, addr = server.accept()
-                self.turn_away(conn, len(self.connected), linger=False)
-            except OSError:
-                time.sleep(0.1)  # the file went to someone else
-        else:
-            time.sleep(0.1)
-        if self.spare is None:
-            try:
-                self.spare = open(os.devnull, "rb")
-            except OSError:
-                pass  # still out of files: try again next time
+
+def turn_away(conn, words):
+    """hang_up() in a thread of its own, so that the accept loop goes on at once; past
+    RESERVED_FILES // 2 such threads, at once, reading only what has arrived already."""
+    if LINGERING.acquire(blocking=False):
+        def linger():
+            hang_up(conn, words)
+            LINGERING.release()  # a place for the next one
+        threading.Thread(target=linger, daemon=True).start()
+    else:
+        hang_up(conn, words, linger=0)
 
 
 def hang_up(conn, words, linger=LINGER):
@@ -445,9 +405,9 @@ def hang_up(conn, words, linger=LINGER):
     what has arrived already).
     """
     try:
-        conn.settimeout(linger)
         conn.sendall(words)
         conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(linger)
         deadline = time.monotonic() + linger
         while conn.recv(RECV_SIZE) and time.monotonic() < deadline:
             pass
@@ -457,16 +417,13 @@ def hang_up(conn, words, linger=LINGER):
 
 
 def say(text, file=None):
-    """print() that never stops the server: the lock keeps each line whole between
-    threads, and a line that cannot be printed (output closed: `| head -1`, a closed
-    SSH session) is dropped."""
-    with PRINT_LOCK:
-        try:
-            # The line and its end in one write: a Ctrl+C between the two would glue
-            # "Server stopped" to the end of the line before it.
-            print(text + "\n", end="", file=file)
-        except (OSError, ValueError):
-            pass
+    """print() that never stops the server: a line that cannot be printed (output closed:
+    `| head -1`, a closed SSH session) is dropped. The line and its end go in one write:
+    whole between threads, and never glued to "Server stopped" by a Ctrl+C."""
+    try:
+        print(text + "\n", end="", file=file)
+    except (OSError, ValueError):
+        pass
 
 
 def report_bug():
