@@ -685,10 +685,7 @@ class Diagram:
 
 def mermaid_text(text):
     """Text that Mermaid shows as is: # ; < > as its entity codes (#35; #59; #60; #62;)."""
-    text = text.replace("#", "#35;")
-    for char, code in ((";", "#59;"), ("<", "#60;"), (">", "#62;")):
-        text = text.replace(char, code)
-    return text
+    return text.translate({ord(c): f"#{ord(c)};" for c in "#;<>"})
 
 
 DIAGRAM = Diagram()
@@ -746,7 +743,7 @@ def run_script(script, args):
     if not os.path.isfile(path):  # `twistd`: a Python program on the PATH
         path = shutil.which(script)
         if path is None:
-            sys.exit(f"sockettrace: no such script or program: {script}")
+            fail(f"no such script or program: {script}")
     sys.argv = [script] + args
     sys.path[0] = os.path.dirname(os.path.abspath(path))  # as python3 SCRIPT sets it
     runpy.run_path(os.path.abspath(path), run_name="__main__")
@@ -759,9 +756,15 @@ def run_module(module, args):
     except (ImportError, ValueError):
         found = None
     if found is None:
-        sys.exit(f"sockettrace: no module named {module}")
+        fail(f"no module named {module}")
     sys.argv = [module] + args
     runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+def fail(message):
+    """A user's error: one line, exit status 2 (as python3 says "can't open file")."""
+    print("sockettrace: " + message, file=sys.stderr)
+    sys.exit(2)
 
 
 def without_our_frames(hook):
