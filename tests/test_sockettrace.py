@@ -467,12 +467,7 @@ def test_mermaid_diagram_is_valid(tmp_path):
     server = Traced(server_argv("basic", "ex1_message", "tcp"), tmp_path,
                     ["--mermaid", str(tmp_path / "m.md")])
     try:
-        port = port_of(server)
-        with harness.connect(port) as sock:
-            client = sock.getsockname()[1]
-            sock.sendall(b"a;b#c<d>\n")
-            assert harness.read_exactly(sock, 16) == b"From SERVER TCP\n"
-        server.settle()
+        drive_tcp_server([(b"a;b#c<d>\n", b"From SERVER TCP\n")])(server)
         server.proc.proc.send_signal(signal.SIGINT)
         assert server.proc.wait() == 0
     finally:
@@ -480,6 +475,7 @@ def test_mermaid_diagram_is_valid(tmp_path):
     text = (tmp_path / "m.md").read_text(encoding="utf-8")
     for line in text.split("\n")[:-1]:
         assert MERMAID_LINE.fullmatch(line), line
+    client = re.search(r"P1 as 127.0.0.1 port (\d+)", text).group(1)
     assert text.split("\n")[:-1] == [
         "sequenceDiagram",
         "    participant program as tcpserver.py",
