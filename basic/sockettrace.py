@@ -17,6 +17,7 @@ Standard library only, Python 3.9+: copy this file beside any script.
 
 import argparse
 import atexit
+import codecs
 import errno
 import importlib.util
 import os
@@ -117,26 +118,22 @@ def emit(fd, text):
 # ----- How things are shown -----
 
 def show_bytes(data):
-    """Bytes as text where they are printable UTF-8 ("3 4\\n", Vietnamese as is), else
-    escaped (b'\\xff\\x00'); cut at BYTES, with the number of bytes left out."""
+    """Bytes as text where they are printable UTF-8 ("Xin chào\\n"), escaped where they are
+    not ("\\xff\\x00"); cut at BYTES, with the number of bytes left out."""
     data = bytes(data)
     cut = data[:BYTES]
-    for trim in range(4):  # the cut may split a UTF-8 character: drop its start
-        try:
-            text = cut[:len(cut) - trim].decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        shown = '"%s"' % "".join(c if c.isprintable() and c not in '"\\' else escape(c) for c in text)
-        left = len(data) - len(cut) + trim
-        break
-    else:
-        shown, left = repr(cut), len(data) - len(cut)
-    return shown + (f"... (+{left} bytes)" if left else "")
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+    text = decoder.decode(cut, final=len(cut) == len(data))  # keeps a cut character's start
+    left = len(data) - len(cut) + len(decoder.getstate()[0])
+    shown = "".join(c if c.isprintable() and c not in '"\\' else escape(c) for c in text)
+    return f'"{shown}"' + (f"... (+{left} bytes)" if left else "")
 
 
 def escape(char):
+    if "\udc80" <= char <= "\udcff":  # a byte that is not UTF-8 (see surrogateescape)
+        return "\\x%02x" % (ord(char) - 0xDC00)
     return {"\n": "\\n", "\r": "\\r", "\t": "\\t", '"': '\\"', "\\": "\\\\"}.get(
-        char, ascii(char)[1:-1])  # "\x1b", "\u202e"
+        char, ascii(char)[1:-1])  # "\\x1b", "\\u202e"
 
 
 def show_address(address):
@@ -390,7 +387,8 @@ def traced_send(self, data, *flags):
     fd = self.fileno()
 
     def describe(count):
-        DIAGRAM.arrow(PEERS.get(fd), show_bytes(memoryview(data)[:count]), to_program=False)
+        if count:
+            DIAGRAM.arrow(PEERS.get(fd), show_bytes(memoryview(data)[:count]), to_program=False)
         if count < len(data):
             return f"= {count} of {len(data)} bytes sent: the program must send the rest"
         return f"= {count}"

@@ -258,16 +258,24 @@ def scenarios():
 SCENARIOS = scenarios()
 
 
-def run_scenario(name, folder):
-    """Run one scenario; return its normalised trace lines."""
+def run_scenario(name, folder, options=()):
+    """Run one scenario; return its normalised trace lines (the raw trace is left in
+    folder/trace.txt)."""
     argv, steps, transport = SCENARIOS[name]
     if transport is None:  # a server: the steps are the clients'
-        traced = Traced(argv, folder)
+        traced = Traced(argv, folder, options)
         try:
             steps(traced)
-            return normalise(traced.lines())
+            lines = traced.lines()
+            exchange = traced.trace.read_text(encoding="utf-8").split("\n")[:len(lines)]
+            (Path(folder) / "exchange.txt").write_text("\n".join(exchange) + "\n", encoding="utf-8")
+            return normalise(lines)
         finally:
-            traced.proc.stop()
+            traced.proc.proc.send_signal(signal.SIGINT)  # the Mermaid file is written at exit
+            try:
+                traced.proc.wait()
+            finally:
+                traced.proc.stop()
     exercise = steps
     kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
     with socket.socket(socket.AF_INET, kind) as listener:
@@ -450,7 +458,7 @@ def test_bytes_shown_as_text_escaped_and_cut(tmp_path):
     assert result == harness.Result(0, b"", b"")
     shown = [rest[7:] for _, rest in read_trace(tmp_path / "t.txt") if "recv(" in rest]
     assert shown == ['recv(100) = "Xin ch"... (+3 bytes) (9 bytes)',
-                     "recv(100) = b'\\xff\\x00ab' (4 bytes)",
+                     'recv(100) = "\\xff\\x00ab" (4 bytes)',
                      'recv(100) = "\\x1b[2J\\r\\n" (6 bytes)',
                      'recv(100) = "\\u202e" (3 bytes)',
                      'recv(100) = "ạạ"... (+6 bytes) (12 bytes)']
@@ -501,8 +509,21 @@ def regenerate():
     harness.kill_all()
 
 
+def show(name):
+    """Print one scenario's raw trace, then its Mermaid diagram (for the README)."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        run_scenario(name, folder, ["--mermaid", str(Path(folder) / "m.md")])
+        print((Path(folder) / "exchange.txt").read_text(encoding="utf-8"))
+        print((Path(folder) / "m.md").read_text(encoding="utf-8"))
+    harness.kill_all()
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--regenerate"]:
-        sys.exit("usage: python3 -m tests.test_sockettrace --regenerate")
     os.chdir(ROOT)
-    regenerate()
+    if sys.argv[1:] == ["--regenerate"]:
+        regenerate()
+    elif sys.argv[1:2] == ["--show"] and len(sys.argv) == 3:
+        show(sys.argv[2])
+    else:
+        sys.exit("usage: python3 -m tests.test_sockettrace --regenerate | --show SCENARIO")
