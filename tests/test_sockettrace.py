@@ -12,6 +12,7 @@ Regenerate the goldens after changing the programs (then read the diff):
     python3 -m tests.test_sockettrace --regenerate
 """
 
+import html
 import os
 import re
 import signal
@@ -494,6 +495,57 @@ def test_mermaid_diagram_is_valid(tmp_path):
         "    P1-->>program: end of stream",
         "    program-->>P1: close",
     ]
+
+
+# ----------------------------------------------------------------------- the README
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+README_TRACE = re.compile(r"<!-- trace: ([\w -]+) -->\n(.*?)\n(?=\n|<!--)", re.S)
+BLOCK = re.compile(r"<pre>\n(.*?)</pre>|```\n(.*?)```", re.S)
+
+
+def readme_traces():
+    """[(scenario, the trace the README shows for it)] in "Watching the calls"."""
+    found = []
+    for names, text in README_TRACE.findall(README):
+        blocks = [html.unescape(a or b) for a, b in BLOCK.findall(text)]
+        assert len(blocks) == len(names.split()), names
+        found += zip(names.split(), blocks)
+    return found
+
+
+def test_readme_traces_are_the_goldens(tmp_path):
+    """Each trace in the README, times and ports normalised, is its scenario's golden
+    trace (which the golden tests check against real runs)."""
+    traces = readme_traces()
+    assert [name for name, _ in traces] == [
+        "basic-ex2_sum-tcpserver", "twisted-ex2_sum-tcpserver", "student-server"]
+    for name, text in traces:
+        path = tmp_path / "readme.txt"
+        path.write_text(text, encoding="utf-8")
+        expected = golden_path(name).read_text(encoding="utf-8").split("\n")[:-1]
+        assert by_thread(normalise(read_trace(path))) == by_thread(expected), name
+
+
+def test_readme_mermaid_is_the_basic_run():
+    """The README's diagram is valid Mermaid, and it is the exchange of the basic trace:
+    one participant per client, its connect, request, reply, end of stream and close."""
+    [text] = re.findall(r"<!-- mermaid: basic-ex2_sum-tcpserver -->\n```mermaid\n(.*?)```",
+                        README, re.S)
+    lines = text.split("\n")[:-1]
+    for line in lines:
+        assert MERMAID_LINE.fullmatch(line), line
+    ports = re.findall(r"participant P\d as 127.0.0.1 port (\d+)", text)
+    assert len(ports) == 2
+    trace = dict(readme_traces())["basic-ex2_sum-tcpserver"]
+    assert [p for p in re.findall(r"from \('127.0.0.1', (\d+)\)", trace)] == ports
+    expected = ["sequenceDiagram", "    participant program as tcpserver.py"]
+    for i, (request, reply) in enumerate([('"3,4"', '"7"'), ('"3 4\\n"', '"7\\n"')], 1):
+        expected += [f"    participant P{i} as 127.0.0.1 port {ports[i - 1]}",
+                     f"    P{i}->>program: connect (accepted)",
+                     f"    P{i}->>program: {request}", f"    program->>P{i}: {reply}",
+                     f"    P{i}-->>program: end of stream", f"    program-->>P{i}: close"]
+    assert lines == expected
 
 
 # ----------------------------------------------------------------------- regenerating
