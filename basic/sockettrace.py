@@ -283,7 +283,8 @@ PEERS = {}  # fd -> the peer's address, for the diagram
 def traced_init(self, family=-1, type=-1, proto=-1, fileno=None):
     REAL["__init__"](self, family, type, proto, fileno)
     if fileno is None:  # made by socket(), not by accept() or fromfd()
-        emit(self.fileno(), f"socket({self.family.name}, {self.type.name})")
+        family, kind = self.family, self.type  # enums, or plain numbers Python has no name for
+        emit(self.fileno(), f"socket({getattr(family, 'name', family)}, {getattr(kind, 'name', kind)})")
 
 
 def traced_bind(self, address):
@@ -493,14 +494,14 @@ class TracedPoller:
         self._real.unregister(fd)
         self._events.pop(fd if isinstance(fd, int) else fd.fileno(), None)
 
-    def poll(self, timeout=None, *rest):
+    def poll(self, timeout=None, *rest, **maxevents):
         watched = show_watched([fd for fd, m in self._events.items() if m & POLLIN],
                                [fd for fd, m in self._events.items() if m & POLLOUT])
         forever = timeout is None or timeout < 0
         text = f"{self._name}({watched}" + ("" if forever else f", up to {timeout / self._unit:.3g} s") + ")"
-        first = self._real.poll(0, *rest)  # ready already?
+        first = self._real.poll(0, *rest, **maxevents)  # ready already?
         waits = not first and timeout != 0
-        return wait_call(text, lambda: self._real.poll(timeout, *rest) if waits else first, (),
+        return wait_call(text, lambda: self._real.poll(timeout, *rest, **maxevents) if waits else first, (),
                          waits, ready_text)
 
     def __getattr__(self, name):  # close(), fileno(), closed...
