@@ -99,9 +99,11 @@ STATE = threading.local()  # per thread: nesting depth, the timeout being collap
 
 
 def state():
-    s = STATE.__dict__
-    if not s:
-        s.update(base=0, callbacks=[], quiet=None, repeats=0)
+    """This thread's own: how deep its lines are nested (under an event-loop wait, in
+    callbacks), and the timeout being collapsed with how many repeats it had."""
+    s = getattr(STATE, "s", None)
+    if s is None:
+        s = STATE.s = {"base": 0, "callbacks": [], "quiet": None, "repeats": 0}
     return s
 
 
@@ -665,8 +667,7 @@ class Diagram:
                 self.peers[peer] = f"P{len(self.peers) + 1}"
                 self.lines.append(f"    participant {self.peers[peer]} as {mermaid_text(peer)}")
             them = self.peers[peer]
-            line = "x" if failed else (">>" if not dotted else ">>")
-            line = ("--" if dotted else "-") + line
+            line = ("--" if dotted else "-") + ("x" if failed else ">>")  # x: a failure
             source, target = (them, "program") if to_program else ("program", them)
             self.lines.append(f"    {source}{line}{target}: {mermaid_text(text)}")
 

@@ -39,14 +39,19 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
 
 # ----------------------------------------------------------------------- the trace
 
+THREAD = re.compile(r" *\d+\.\d{3} (MainThread|Thread-\d+(?: \(\w+\))?|PoolThread-\S+)")
+
+
 def read_trace(path):
-    """The trace's complete lines, as (thread, rest of the line) without the time."""
+    """The trace's complete lines, as (thread, rest of the line) without the time. The
+    thread's column is 17 characters wide, or as wide as a longer name."""
     text = Path(path).read_bytes().decode("utf-8")
     lines = []
     for line in text.split("\n")[:-1]:
-        match = re.match(r" *\d+\.\d{3} (.{17}) (.*)$", line)
+        match = THREAD.match(line)
         assert match, line
-        lines.append((match.group(1).rstrip(), match.group(2)))
+        thread = match.group(1)
+        lines.append((thread, line[match.start(1) + max(17, len(thread)) + 1:]))
     return lines
 
 
@@ -336,7 +341,8 @@ def test_conformance_rows_under_the_tracer(tmp_path, impl, exercise):
     """Under the tracer, every row gets byte-identical replies: over TCP pipelined on one
     connection and alone on its own, bare before a half-close; over UDP as a datagram."""
     tcp = traced_server(tmp_path, impl, exercise, "tcp")
-    udp = tcp if impl == "twistd" else traced_server(tmp_path / "..", impl, exercise, "udp")
+    (tmp_path / "udp").mkdir()
+    udp = tcp if impl == "twistd" else traced_server(tmp_path / "udp", impl, exercise, "udp")
     try:
         port = tcp.ports["TCP"]
         rows = cases.rows(exercise, "tcp")
@@ -350,6 +356,9 @@ def test_conformance_rows_under_the_tracer(tmp_path, impl, exercise):
         port = udp.ports["UDP"]
         got = harness.parallel([lambda r=r: (r, harness.udp_exchange(port, r)) for r, _ in rows])
         assert got == rows
+        for folder in (tmp_path, tmp_path / "udp"):  # many threads, and every line whole
+            if (folder / "trace.txt").exists():
+                assert len(read_trace(folder / "trace.txt")) > len(rows)
     finally:
         tcp.stop()
         udp.stop()
@@ -382,6 +391,23 @@ def test_twistd_reactors(tmp_path, reactor, wait):
         assert 'Handle.lineReceived("3 4")' in text and 'transport.write("7\\n")' in text
     finally:
         server.stop()
+
+
+def test_all_shows_every_timeout(tmp_path):
+    """With --all, a polling accept loop shows each of its timeouts and waits again."""
+    traced = Traced(server_argv("basic", "ex2_sum", "tcp"), tmp_path, ["--all"])
+    try:
+        deadline = time.monotonic() + SETTLE
+        while time.monotonic() < deadline:
+            rests = [rest for _, rest in traced.lines()]
+            timeouts = [i for i, rest in enumerate(rests) if "accept() timed out" in rest]
+            if len(timeouts) >= 2:
+                break
+            time.sleep(0.05)
+        assert len(timeouts) >= 2, rests
+        assert rests[timeouts[0] + 1] == "fd 3   accept() (timeout 0.5 s) waits..."
+    finally:
+        traced.proc.stop()
 
 
 def test_ctrl_c_and_sigterm_as_without_the_tracer(tmp_path):
