@@ -134,11 +134,15 @@ def normalise(lines, event_loop=True):
         rest = re.sub(r"(up to|timeout) [\d.e+-]+ s", r"\1 T s", rest)
         rest = re.sub(r"('(127\.0\.0\.1|::1)', )\d+\)", r"\1P)", rest)
         rest = re.sub(r"got port \d+", "got port P", rest)
+        # Python 3.10 names a thread after its function too, "Thread-1 (handle)": not 3.9.
+        thread = re.sub(r"^(Thread-\d+) \(\w+\)$", r"\1", thread)
+        rest = re.sub(r"(starts thread Thread-\d+) \(\w+\)$", r"\1", rest)
         out.append(f"{thread:<17} {rest}".rstrip())
     return out
 
 
 def by_thread(lines):
+    """Each thread's lines in their order, one thread after the other."""
     return sorted(lines, key=lambda line: line[:17])
 
 
