@@ -630,12 +630,15 @@ def install():
     for name in REAL:
         setattr(S, name, globals()["traced_" + name.strip("_")])
     select.select = traced_select
+    if selectors.SelectSelector.__dict__.get("_select") is REAL_SELECT:  # not on Windows
+        selectors.SelectSelector._select = staticmethod(traced_select)
     if REAL_POLL is not None:
         select.poll = traced_poll
-        selectors.PollSelector._selector_cls = traced_poll  # bound when selectors loaded
+        # selectors bound the real ones when it was loaded (socket imports it)
+        selectors.PollSelector._selector_cls = staticmethod(traced_poll)
     if REAL_EPOLL is not None:
         select.epoll = traced_epoll
-        selectors.EpollSelector._selector_cls = traced_epoll
+        selectors.EpollSelector._selector_cls = staticmethod(traced_epoll)
     threading.Thread.start = traced_thread_start
     sys.meta_path.insert(0, AfterImport())
 

@@ -455,6 +455,43 @@ def test_crash_shows_the_programs_own_traceback(tmp_path):
     assert "failed: connection refused: nobody listens there (ECONNREFUSED)" in trace
 
 
+ASYNCIO = """import asyncio, selectors, socket
+
+async def answer(reader, writer):
+    writer.write((await reader.readline()).upper())
+    await writer.drain()
+    writer.close()
+
+async def main():
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"xin chao\\n")
+    print((await reader.readline()).decode(), end="")
+    writer.close()
+    server.close()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("selector", ["EpollSelector", "PollSelector", "SelectSelector"])
+def test_asyncio_under_the_tracer(tmp_path, selector):
+    """An asyncio program (the selectors module underneath) runs as without the tracer,
+    and the trace shows its loop's waits and its socket calls."""
+    script = tmp_path / "echo.py"
+    script.write_text(ASYNCIO.replace(
+        "asyncio.run(main())", f"loop = asyncio.SelectorEventLoop(selectors.{selector}())\n"
+        "loop.run_until_complete(main())\nloop.close()"))
+    plain = harness.run([PY, str(script)])
+    traced = harness.run([PY, TRACER, "-o", str(tmp_path / "t.txt"), str(script)])
+    assert plain == traced == harness.Result(0, b"XIN CHAO\n", b"")
+    text = (tmp_path / "t.txt").read_text(encoding="utf-8")
+    wait = {"EpollSelector": "epoll(", "PollSelector": "poll(", "SelectSelector": "select("}
+    assert re.search(r"\n *\d+\.\d+ MainThread +" + re.escape(wait[selector]), text), text
+    assert 'recv(' in text and '"xin chao\\n"' in text, text
+
+
 def test_exit_status_stdin_and_stdout_are_the_programs(tmp_path):
     """The program gets the same argv, stdin and stdout, and its exit status is kept."""
     script = tmp_path / "echo.py"
