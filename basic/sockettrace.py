@@ -103,16 +103,26 @@ def state():
     callbacks), and the timeout being collapsed with how many repeats it had."""
     s = getattr(STATE, "s", None)
     if s is None:
-        s = STATE.s = {"base": 0, "callbacks": [], "quiet": None, "repeats": 0}
+        s = STATE.s = {"base": 0, "callbacks": [], "quiet": None, "quiet_line": None,
+                       "repeats": 0}
     return s
 
 
 def emit(fd, text):
     """One trace line: time, thread, descriptor, text indented under its event-loop wait."""
     s = state()
+    if s["repeats"]:  # a run of timeouts is over: say how long it was
+        repeats, s["repeats"] = s["repeats"], 0
+        fd_then, call_then = s["quiet_line"]
+        write_line(fd_then, f"{call_then} timed out {repeats} more times (not shown)", s,
+                   nested=fd_then is not None)  # an event loop's wait is never nested
     s["quiet"] = None  # something else happened: the next timeout is news again
+    write_line(fd, text, s)
+
+
+def write_line(fd, text, s, nested=True):
     column = f"fd {fd}" if fd is not None else ""
-    indent = "  " * (s["base"] + len(s["callbacks"]))
+    indent = "  " * (s["base"] + len(s["callbacks"])) if nested else ""
     name = threading.current_thread().name
     OUTPUT.write(f"{time.monotonic() - START:7.3f} {name:<{THREAD_WIDTH}} {column:<6} {indent}{text}")
 
@@ -206,8 +216,8 @@ def call(fd, text, function, args, waits, describe, writing=False, key=None, not
     """Run one traced call: "text waits..." first if it has to wait, then its result.
 
     A call that times out again, with nothing else shown in between (an accept loop
-    polling for Ctrl+C, an event loop's timer), is not shown again (unless --all): its
-    next real result says how many timeouts were left out.
+    polling for Ctrl+C, an event loop's timer), is not shown again (unless --all): the
+    next line shown says how many timeouts were left out.
     """
     s = state()
     key = (text, fd) if key is None else key
@@ -236,16 +246,12 @@ def call(fd, text, function, args, waits, describe, writing=False, key=None, not
 
 
 def finish(fd, text, result, waited, began, key, timed_out):
-    s = state()
-    notes = []
-    if waited:
-        notes.append("after " + seconds(time.monotonic() - began))
-    if s["repeats"]:
-        notes.append(f"{s['repeats']} more timeouts not shown")
-    s["repeats"] = 0
-    emit(fd, " ".join(filter(None, [text, result])) + (f" ({', '.join(notes)})" if notes else ""))
+    after = f" (after {seconds(time.monotonic() - began)})" if waited else ""
+    emit(fd, " ".join(filter(None, [text, result])) + after)
     if timed_out:
+        s = state()
         s["quiet"] = key
+        s["quiet_line"] = (fd, text.split("(")[0] + "(...)" if fd is None else text)
 
 
 def ready(fd, events):
