@@ -313,13 +313,17 @@ def golden_path(name):
     return GOLDEN / f"{name}.txt"
 
 
-@pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_golden_trace(tmp_path, name):
-    """Each exercise traced, step by step, gives its golden trace, thread by thread."""
-    path = golden_path(name)
-    got = run_scenario(name, tmp_path)
-    expected = path.read_text(encoding="utf-8").split("\n")[:-1]
+def _golden_trace(start, name):
+    got = run_scenario(name, start.directory)
+    expected = golden_path(name).read_text(encoding="utf-8").split("\n")[:-1]
     assert by_thread(got) == by_thread(expected), "\n".join(got)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_golden_trace(together, name):
+    """Each exercise traced, step by step, gives its golden trace, thread by thread.
+    (Every scenario at once, `together`: each waits on its own program's trace.)"""
+    together(_golden_trace, sorted(SCENARIOS), name)
 
 
 # ----------------------------------------------------------------------- behaviour
