@@ -622,6 +622,7 @@ def test_readme_mermaid_is_the_basic_run():
 # ----------------------------------------------------------------------- regenerating
 
 def regenerate():
+    """Rewrite every golden trace, then the README's traces and diagram, from real runs."""
     import tempfile
     GOLDEN.mkdir(parents=True, exist_ok=True)
     for name in sorted(SCENARIOS):
@@ -629,16 +630,39 @@ def regenerate():
             lines = run_scenario(name, folder)
         golden_path(name).write_text("\n".join(lines) + "\n", encoding="utf-8")
         print(f"{golden_path(name).relative_to(ROOT)}: {len(lines)} lines")
+    runs = {name: real_run(name) for name, _ in readme_traces()}
+
+    def blocks(match):  # one README trace region: each block its scenario's new trace
+        names = iter(match.group(1).split())
+
+        def block(found):
+            trace = runs[next(names)][0]
+            if found.group(1) is not None:
+                return "<pre>\n" + html.escape(trace, quote=False) + "</pre>"
+            return "```\n" + trace + "```"
+        head = match.group(0)[:match.start(2) - match.start(0)]
+        return head + BLOCK.sub(block, match.group(2)) + "\n"
+    text = README_TRACE.sub(blocks, README)
+    diagram = "<!-- mermaid: basic-ex2_sum-tcpserver -->\n```mermaid\n"
+    start = text.index(diagram) + len(diagram)
+    text = text[:start] + runs["basic-ex2_sum-tcpserver"][1] + text[text.index("```", start):]
+    (ROOT / "README.md").write_text(text, encoding="utf-8")
+    print("README.md: its traces and diagram")
     harness.kill_all()
 
 
-def show(name):
-    """Print one scenario's raw trace, then its Mermaid diagram (for the README)."""
+def real_run(name):
+    """One scenario's raw trace and its Mermaid diagram, from a real run."""
     import tempfile
     with tempfile.TemporaryDirectory() as folder:
         run_scenario(name, folder, ["--mermaid", str(Path(folder) / "m.md")])
-        print((Path(folder) / "exchange.txt").read_text(encoding="utf-8"))
-        print((Path(folder) / "m.md").read_text(encoding="utf-8"))
+        return [(Path(folder) / file).read_text(encoding="utf-8")
+                for file in ("exchange.txt", "m.md")]
+
+
+def show(name):
+    """Print one scenario's raw trace, then its Mermaid diagram."""
+    print(*real_run(name), sep="\n")
     harness.kill_all()
 
 
