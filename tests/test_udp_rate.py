@@ -12,7 +12,9 @@ The same tests run against the basic scripts, the Twisted programs and the twist
 """
 
 import importlib.util
+import json
 import socket
+import subprocess
 import time
 
 import pytest
@@ -271,3 +273,65 @@ def test_no_limit_on_loopback_by_default(together, impl):
     answered whole.
     (Every implementation at once: `together`.)"""
     together(_no_limit_on_loopback, harness.SERVER_IMPLS, impl)
+
+
+# ------------------------------------------- the default on a network, in a namespace
+
+NETWORK_BURST = 120  # from 10.11.12.13, the namespace's own non-loopback address
+
+
+def inside(impl):
+    """Run in a private network namespace: a server on 0.0.0.0 without --max-rate, a burst
+    from a network address early in one second; print what came back, as JSON."""
+    from tests import test_classroom
+    for step in test_classroom.SETUP + test_classroom.VETH:
+        subprocess.run(step, check=True)
+    server = harness.start_server(harness.server_argv(impl, "ex2_sum", "udp")
+                                  + ["--host", "0.0.0.0", "--port", "0"])
+    try:
+        port = server.ports["UDP"]
+        after, seen = -1, {"overslept": 0}
+        for _ in range(3):
+            second = early_in_a_second(after)
+            student, other = from_address("10.11.12.13", 10), from_address("127.0.0.1", 10)
+            with student, other:
+                for _ in range(NETWORK_BURST):
+                    student.sendto(b"3 4\n", ("10.11.12.13", port))
+                other.sendto(b"1 1\n", ("10.11.12.13", port))  # served after the burst
+                seen["other"] = other.recvfrom(1 << 16)[0].decode()
+                after = int(time.monotonic())
+                if after != second:
+                    seen["overslept"] += 1
+                    continue
+                student.settimeout(0.3)
+                replies = []
+                try:
+                    while True:
+                        replies.append(student.recvfrom(1 << 16)[0].decode())
+                except socket.timeout:
+                    pass
+                seen["replies"] = replies
+                break
+        seen["too_many"] = [x for x in server.program_lines() if x.startswith("Too many")]
+    finally:
+        server.stop()
+    print(json.dumps(seen))
+
+
+@pytest.mark.parametrize("impl", harness.SERVER_IMPLS)
+def test_default_rate_on_a_network(impl):
+    """On 0.0.0.0 without --max-rate, a burst of 120 datagrams from a network address
+    (10.11.12.13, in a private network namespace) gets exactly 100 replies and one
+    "Too many datagrams" line."""
+    from tests import test_classroom
+    prefix = test_classroom.namespace_or_skip()
+    code = "import sys; from tests import test_udp_rate; test_udp_rate.inside(sys.argv[1])"
+    result = subprocess.run(prefix + [harness.PYTHON, "-c", code, impl], cwd=ROOT,
+                            env=harness.ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr.decode()
+    seen = json.loads(result.stdout.decode().strip().split("\n")[-1])
+    assert seen["overslept"] < 3, seen
+    assert seen["other"] == "2\n"
+    assert seen["replies"] == ["7\n"] * 100
+    assert seen["too_many"] == [dropping("10.11.12.13", 100)]
