@@ -89,23 +89,21 @@ def options(argv):
 def port_number(text):
     """argparse type for --port: 0 to 65535 (0 lets a server take any free port)."""
     try:
-        value = int(text)
+        if 0 <= int(text) <= 65535:
+            return int(text)
     except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
-    return value
+        pass
+    raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
 
 
 def seconds(text):
     """argparse type for --timeout: a positive, finite number of seconds."""
     try:
-        value = float(text)
+        if 0 < float(text) < math.inf:  # not nan either
+            return float(text)
     except ValueError:
-        value = math.nan
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
-    return value
+        pass
+    raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
 
 
 # Control characters (C0 but tab, DEL, C1) and bidirectional overrides.
