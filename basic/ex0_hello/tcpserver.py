@@ -86,15 +86,14 @@ def handle(conn, timeout, mine):
             hang_up(conn, b"")  # our FIN, then what the client still sends: see hang_up()
         except OSError:
             pass  # reset, timeout, broken pipe: this client is gone, the others are not
-        except Exception:
-            report_bug()  # a bug must be seen, as socketserver shows it
+        except Exception:  # a bug is shown, as socketserver does
+            say(traceback.format_exc().rstrip("\n"), file=sys.stderr)
         finally:
             mine.discard(conn)  # its place is free again
 
 
 # ----- Beyond the slides -----
-# What a real server needs and the slides leave out: options, limits, friendly errors,
-# Windows, IPv6, signals, the classroom network.
+# What a real server needs: options, limits, errors, Windows, IPv6, the classroom.
 
 POLL = 0.5  # how often a waiting server wakes up to notice Ctrl+C (Windows needs it)
 RECV_SIZE = 4096  # bytes read at once
@@ -194,11 +193,8 @@ def set_options(server):
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     elif hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows: no other program on our port
         server.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
-    if server.family == socket.AF_INET6:
-        try:
-            server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # "::" takes IPv4 too
-        except (AttributeError, OSError):
-            pass  # a system without dual-stack sockets: IPv6 only
+    if server.family == socket.AF_INET6 and socket.has_dualstack_ipv6():
+        server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # "::" takes IPv4 too
 
 
 def cannot_listen(host, port, error):
@@ -265,13 +261,10 @@ def turn_away(conn, words):
 
 
 def hang_up(conn, words, linger=LINGER):
-    """Send our last `words` and close, without losing them.
-
-    Closing a socket that still has unread bytes makes the OS send a reset, which can
-    destroy our last words before the client reads them. So: send our FIN first, then
-    read and drop what the client still sends, for at most `linger` seconds (with 0: only
-    what has arrived already).
-    """
+    """Send our last `words` and close, without losing them. Closing with unread bytes
+    makes the OS send a reset, which can destroy them before the client reads them; so
+    our FIN first, then what the client still sends is dropped, for at most `linger`
+    seconds (with 0: only what has arrived already)."""
     try:
         conn.sendall(words)
         conn.shutdown(socket.SHUT_WR)
@@ -285,19 +278,12 @@ def hang_up(conn, words, linger=LINGER):
 
 
 def say(text, file=None):
-    """print() that never stops the server: a line that cannot be printed (output closed:
-    `| head -1`, a closed SSH session) is dropped. The line and its end go in one write:
-    whole between threads, and never glued to "Server stopped" by a Ctrl+C."""
+    """print() that never stops the server: a line that cannot be printed (`| head -1`, a
+    closed SSH session) is dropped. Line and end in one write: whole, even at Ctrl+C."""
     try:
         print(text + "\n", end="", file=file)
     except (OSError, ValueError):
         pass
-
-
-def report_bug():
-    """The exception being handled, with its traceback, on stderr (as socketserver's
-    handle_error does): the server goes on serving the other clients."""
-    say(traceback.format_exc().rstrip("\n"), file=sys.stderr)
 
 
 if __name__ == "__main__":

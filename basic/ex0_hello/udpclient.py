@@ -111,11 +111,8 @@ UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text):
-    """`text` with control characters and bidirectional overrides shown escaped.
-
-    Printed raw, a peer's "\\x1b[2J" would clear the screen, and "\\r" or U+202E forge a
-    line; tabs and ordinary letters (Vietnamese included) stay as they are.
-    """
+    """`text` with control characters and bidirectional overrides escaped: printed raw, a
+    peer's "\\x1b[2J" would clear the screen, "\\r" or U+202E forge a line."""
     return UNSAFE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 

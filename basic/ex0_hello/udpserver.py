@@ -49,16 +49,15 @@ def main(argv=None):
                     server.sendto(GREETING + b"\n" if data.endswith(b"\n") else GREETING, addr)
                 except OSError:
                     pass  # UDP promises nothing: a reply that can't go is simply lost
-                except Exception:
-                    report_bug()  # a bug must be seen, as socketserver shows it; serve on
+                except Exception:  # a bug is shown, as socketserver does; serve on
+                    say(traceback.format_exc().rstrip("\n"), file=sys.stderr)
     except KeyboardInterrupt:
         say("Server stopped")
     return 0
 
 
 # ----- Beyond the slides -----
-# What a real server needs and the slides leave out: options, friendly errors, Windows,
-# IPv6, signals, the classroom network.
+# What a real server needs: options, errors, Windows, IPv6, the classroom.
 
 POLL = 0.5  # how often a waiting server wakes up to notice Ctrl+C (Windows needs it)
 
@@ -100,11 +99,8 @@ def set_options(server):
     UDP it would let a second server share the port, and take half the datagrams."""
     if hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows: no other program on our port
         server.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
-    if server.family == socket.AF_INET6:
-        try:
-            server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # "::" takes IPv4 too
-        except (AttributeError, OSError):
-            pass  # a system without dual-stack sockets: IPv6 only
+    if server.family == socket.AF_INET6 and socket.has_dualstack_ipv6():
+        server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # "::" takes IPv4 too
 
 
 def cannot_listen(host, port, error):
@@ -159,19 +155,12 @@ def network_addresses(host):
 
 
 def say(text, file=None):
-    """print() that never stops the server: a line that cannot be printed (output closed:
-    `| head -1`, a closed SSH session) is dropped. The line and its end go in one write:
-    whole between threads, and never glued to "Server stopped" by a Ctrl+C."""
+    """print() that never stops the server: a line that cannot be printed (`| head -1`, a
+    closed SSH session) is dropped. Line and end in one write: whole, even at Ctrl+C."""
     try:
         print(text + "\n", end="", file=file)
     except (OSError, ValueError):
         pass
-
-
-def report_bug():
-    """The exception being handled, with its traceback, on stderr (as socketserver's
-    handle_error does): the server goes on serving the other clients."""
-    say(traceback.format_exc().rstrip("\n"), file=sys.stderr)
 
 
 if __name__ == "__main__":

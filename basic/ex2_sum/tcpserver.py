@@ -87,8 +87,8 @@ def handle(conn, timeout, mine):
             hang_up(conn, ERROR_LONG)
         except OSError:
             pass  # reset, timeout, broken pipe: this client is gone, the others are not
-        except Exception:
-            report_bug()  # a bug (in add_line, say) must be seen, as socketserver shows it
+        except Exception:  # a bug (in add_line, say) is shown, as socketserver does
+            say(traceback.format_exc().rstrip("\n"), file=sys.stderr)
         finally:
             mine.discard(conn)  # its place is free again
 
@@ -136,15 +136,12 @@ class LineTooLong(Exception):
 
 
 def requests(conn, timeout):
-    """One client's requests, one by one, as (request, ending), until it half-closes.
-
-    TCP is a byte stream: one recv() may hold half a line or many lines. A request is a
-    line, its "\\n" (and one "\\r" before it) removed, `ending` b"\\n"; or a bare message
-    as the slides' clients send it, `ending` b"" (its reply is bare too): a short first
-    read, then PAUSE seconds of silence, or what follows the last "\\n" at half-close.
-    The idle timeout counts from the last complete request: a client that trickles bytes
-    without ever finishing one is closed all the same (socket.timeout).
-    """
+    """One client's requests, as (request, ending), until it half-closes. TCP is a byte
+    stream: one recv() may hold half a line or many lines. A request is a line, its
+    "\\n" (and a "\\r" before it) removed, `ending` b"\\n"; or a bare message as the
+    slides' clients send it, `ending` b"": a short first read then PAUSE seconds of
+    silence, or what follows the last "\\n" at half-close. The idle timeout counts from
+    the last complete request: a client trickling bytes is closed all the same."""
     # A small send buffer (the system doubles it: half of MAX_UNSENT): a client that does
     # not read blocks our sendall(), and we stop reading it. The smaller, the less a flood
     # of such clients costs the others (measured: tests/bench/abuse.py, item 3).
@@ -201,8 +198,7 @@ def requests(conn, timeout):
 
 
 # ----- Beyond the slides -----
-# What a real server needs and the slides leave out: options, limits, friendly errors,
-# Windows, IPv6, signals, the classroom network.
+# What a real server needs: options, limits, errors, Windows, IPv6, the classroom.
 
 POLL = 0.5  # how often a waiting server wakes up to notice Ctrl+C (Windows needs it)
 LINGER = 2  # seconds to drain a client we hang up on, so that it can read our last words
@@ -301,11 +297,8 @@ def set_options(server):
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     elif hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows: no other program on our port
         server.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
-    if server.family == socket.AF_INET6:
-        try:
-            server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # "::" takes IPv4 too
-        except (AttributeError, OSError):
-            pass  # a system without dual-stack sockets: IPv6 only
+    if server.family == socket.AF_INET6 and socket.has_dualstack_ipv6():
+        server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # "::" takes IPv4 too
 
 
 def cannot_listen(host, port, error):
@@ -372,13 +365,10 @@ def turn_away(conn, words):
 
 
 def hang_up(conn, words, linger=LINGER):
-    """Send our last `words` and close, without losing them.
-
-    Closing a socket that still has unread bytes makes the OS send a reset, which can
-    destroy our last words before the client reads them. So: send our FIN first, then
-    read and drop what the client still sends, for at most `linger` seconds (with 0: only
-    what has arrived already).
-    """
+    """Send our last `words` and close, without losing them. Closing with unread bytes
+    makes the OS send a reset, which can destroy them before the client reads them; so
+    our FIN first, then what the client still sends is dropped, for at most `linger`
+    seconds (with 0: only what has arrived already)."""
     try:
         conn.sendall(words)
         conn.shutdown(socket.SHUT_WR)
@@ -392,19 +382,12 @@ def hang_up(conn, words, linger=LINGER):
 
 
 def say(text, file=None):
-    """print() that never stops the server: a line that cannot be printed (output closed:
-    `| head -1`, a closed SSH session) is dropped. The line and its end go in one write:
-    whole between threads, and never glued to "Server stopped" by a Ctrl+C."""
+    """print() that never stops the server: a line that cannot be printed (`| head -1`, a
+    closed SSH session) is dropped. Line and end in one write: whole, even at Ctrl+C."""
     try:
         print(text + "\n", end="", file=file)
     except (OSError, ValueError):
         pass
-
-
-def report_bug():
-    """The exception being handled, with its traceback, on stderr (as socketserver's
-    handle_error does): the server goes on serving the other clients."""
-    say(traceback.format_exc().rstrip("\n"), file=sys.stderr)
 
 
 if __name__ == "__main__":
