@@ -23,8 +23,7 @@ def main(argv=None):
     prepare_process()  # output that never stops the server; SIGTERM stops it as Ctrl+C
     try:
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-        server = socket.socket(family, socket.SOCK_STREAM)
-        with server:
+        with socket.socket(family, socket.SOCK_STREAM) as server:
             try:
                 set_options(server)  # restart on the same port at once; "::" takes IPv4 too
                 server.bind((args.host, args.port))
@@ -61,8 +60,7 @@ def main(argv=None):
                 if count >= args.max_clients:
                     if not busy:  # once per busy spell, not once per newcomer
                         busy = True
-                        say(f"Server busy: {count} clients connected, new clients are "
-                            "turned away")
+                        say(f"Server busy: {count} clients connected, new clients are turned away")
                     turn_away(conn, b"ERROR server busy (max %d clients)\n" % args.max_clients)
                     continue
                 busy = False

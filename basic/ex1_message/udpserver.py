@@ -18,8 +18,7 @@ def main(argv=None):
     prepare_process()  # output that never stops the server; SIGTERM stops it as Ctrl+C
     try:
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-        server = socket.socket(family, socket.SOCK_DGRAM)
-        with server:
+        with socket.socket(family, socket.SOCK_DGRAM) as server:
             try:
                 set_options(server)  # a port of its own; "::" takes IPv4 too
                 server.bind((args.host, args.port))  # no listen(), no accept(): no connections
