@@ -6,7 +6,7 @@ a second terminal (it prints Thank you for connecting), or `echo | nc -u -w 1 12
 """
 
 import socket
-import argparse, contextlib, errno, ipaddress, signal, sys, traceback  # beyond the slides
+import argparse, contextlib, errno, ipaddress, signal, sys  # beyond the slides
 
 HOST = "127.0.0.1"  # the slides use socket.gethostname(), which opens the server to
 #                     every network the computer is on; loopback is the safe default
@@ -36,10 +36,8 @@ def main(argv=None):
                     data, addr = server.recvfrom(MAX_DATAGRAM)
                 except socket.timeout:
                     continue  # nothing came: a chance to notice Ctrl+C
-                except ConnectionResetError:
-                    # Windows reports here that an earlier reply was refused (ICMP port
-                    # unreachable): that client is gone, the others are not.
-                    continue
+                except ConnectionResetError:  # Windows: an earlier reply was refused (ICMP)
+                    continue  # that client is gone, the others are not
                 say("Got datagram from %r" % (addr[:2],))
                 # No connection, no thread: one datagram in, one datagram out, to its sender.
                 try:
@@ -48,8 +46,6 @@ def main(argv=None):
                     server.sendto(GREETING + b"\n" if data.endswith(b"\n") else GREETING, addr)
                 except OSError:
                     pass  # UDP promises nothing: a reply that can't go is simply lost
-                except Exception:  # a bug is shown, as socketserver does; serve on
-                    say(traceback.format_exc().rstrip("\n"), file=sys.stderr)
     except KeyboardInterrupt:
         say("Server stopped")
     return 0

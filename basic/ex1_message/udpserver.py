@@ -33,10 +33,8 @@ def main(argv=None):
                     data, addr = server.recvfrom(MAX_DATAGRAM)
                 except socket.timeout:
                     continue  # nothing came: a chance to notice Ctrl+C
-                except ConnectionResetError:
-                    # Windows reports here that an earlier reply was refused (ICMP port
-                    # unreachable): that client is gone, the others are not.
-                    continue
+                except ConnectionResetError:  # Windows: an earlier reply was refused (ICMP)
+                    continue  # that client is gone, the others are not
                 say("Got datagram from %r" % (addr[:2],))
                 # No connection, no thread: one datagram in, one datagram out, to its sender.
                 try:
@@ -51,17 +49,10 @@ def main(argv=None):
 
 
 def answer(datagram: bytes, addr) -> bytes:
-    """Bài 1's logic: print the client's message; the reply datagram is the server's.
-
-    The reply ends in "\\n" exactly when the request did: the slides' sendto() and
-    recvfrom() programs send and expect bare text. A trailing "\\n" or "\\r\\n" of the
-    request is not part of the message.
-    """
-    text, ending = datagram, b""
-    if text.endswith(b"\n"):
-        text, ending = text[:-1], b"\n"
-        if text.endswith(b"\r"):
-            text = text[:-1]
+    """Bài 1's logic: print the client's message; the reply datagram is the server's,
+    ending in "\\n" exactly when the request did (the slides' programs send bare text)."""
+    ending = b"\n" if datagram.endswith(b"\n") else b""
+    text = datagram.removesuffix(b"\n").removesuffix(b"\r") if ending else datagram
     # Bytes on the wire, text on the screen: decode once, here. Invalid UTF-8 shows as
     # "\ufffd" instead of crashing the server.
     say("Received from %r: %s" % (addr[:2], printable(text.decode("utf-8", "replace"))))

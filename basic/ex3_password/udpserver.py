@@ -33,10 +33,8 @@ def main(argv=None):
                     data, addr = server.recvfrom(MAX_DATAGRAM)
                 except socket.timeout:
                     continue  # nothing came: a chance to notice Ctrl+C
-                except ConnectionResetError:
-                    # Windows reports here that an earlier reply was refused (ICMP port
-                    # unreachable): that client is gone, the others are not.
-                    continue
+                except ConnectionResetError:  # Windows: an earlier reply was refused (ICMP)
+                    continue  # that client is gone, the others are not
                 say("Got datagram from %r" % (addr[:2],))
                 # No connection, no thread: one datagram in, one datagram out, to its sender.
                 try:
@@ -51,17 +49,10 @@ def main(argv=None):
 
 
 def answer(datagram: bytes) -> bytes:
-    """The reply datagram to one request datagram.
-
-    It ends in "\\n" exactly when the request did (the slides' sendto()/recvfrom()
-    programs send and expect bare text), or when the answer is empty: zero bytes are no
-    reply at all. A trailing "\\n" or "\\r\\n" of the request is not part of it.
-    """
-    text, ending = datagram, b""
-    if text.endswith(b"\n"):
-        text, ending = text[:-1], b"\n"
-        if text.endswith(b"\r"):
-            text = text[:-1]
+    """The reply datagram: ending in "\\n" exactly when the request did (the slides'
+    sendto()/recvfrom() programs send bare text), or when empty (zero bytes: no reply)."""
+    ending = b"\n" if datagram.endswith(b"\n") else b""
+    text = datagram.removesuffix(b"\n").removesuffix(b"\r") if ending else datagram
     return valid_passwords(text.decode("utf-8", "replace")).encode("utf-8") + ending or b"\n"
 
 
