@@ -20,7 +20,6 @@ GREETING = b"Thank you for connecting\n"
 
 def main(argv=None):
     args = parse_args(argv)
-    prepare_process()  # output that never stops the server; SIGTERM stops it as Ctrl+C
     try:
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as server:
@@ -177,14 +176,6 @@ def default_per_address(host):
     return None if loopback else PER_ADDRESS
 
 
-def prepare_process():
-    """Whole lines, at once even into a pipe, never a crash on a character the console
-    can't show; SIGTERM (`kill`, a service manager) stops the server as Ctrl+C does."""
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(line_buffering=True, errors="replace")
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises KeyboardInterrupt
-
-
 def set_options(server):
     """Socket options a real TCP server needs, on every system."""
     if os.name == "posix":  # restart at once on the same port, without waiting out TIME_WAIT
@@ -285,4 +276,8 @@ def say(text, file=None):
 
 
 if __name__ == "__main__":
+    if sys.stdout:  # None when closed
+        # Each line at once, even through a pipe; "?" for what a terminal cannot show.
+        sys.stdout.reconfigure(line_buffering=True, errors="replace")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as Ctrl+C
     sys.exit(main())

@@ -18,7 +18,6 @@ GREETING = b"Thank you for connecting"
 
 def main(argv=None):
     args = parse_args(argv)
-    prepare_process()  # output that never stops the server; SIGTERM stops it as Ctrl+C
     try:
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
         with socket.socket(family, socket.SOCK_DGRAM) as server:
@@ -79,14 +78,6 @@ def port_number(text):
     except ValueError:
         pass
     raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
-
-
-def prepare_process():
-    """Whole lines, at once even into a pipe, never a crash on a character the console
-    can't show; SIGTERM (`kill`, a service manager) stops the server as Ctrl+C does."""
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(line_buffering=True, errors="replace")
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises KeyboardInterrupt
 
 
 def set_options(server):
@@ -159,4 +150,8 @@ def say(text, file=None):
 
 
 if __name__ == "__main__":
+    if sys.stdout:  # None when closed
+        # Each line at once, even through a pipe; "?" for what a terminal cannot show.
+        sys.stdout.reconfigure(line_buffering=True, errors="replace")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as Ctrl+C
     sys.exit(main())

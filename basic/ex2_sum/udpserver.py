@@ -15,7 +15,6 @@ MAX_DATAGRAM = 65535  # read any datagram whole: a smaller buffer would cut it s
 
 def main(argv=None):
     args = parse_args(argv)
-    prepare_process()  # output that never stops the server; SIGTERM stops it as Ctrl+C
     try:
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
         with socket.socket(family, socket.SOCK_DGRAM) as server:
@@ -108,14 +107,6 @@ def port_number(text):
     raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
 
 
-def prepare_process():
-    """Whole lines, at once even into a pipe, never a crash on a character the console
-    can't show; SIGTERM (`kill`, a service manager) stops the server as Ctrl+C does."""
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(line_buffering=True, errors="replace")
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises KeyboardInterrupt
-
-
 def set_options(server):
     """Socket options a real UDP server needs, on every system. Not SO_REUSEADDR: over
     UDP it would let a second server share the port, and take half the datagrams."""
@@ -186,4 +177,8 @@ def say(text, file=None):
 
 
 if __name__ == "__main__":
+    if sys.stdout:  # None when closed
+        # Each line at once, even through a pipe; "?" for what a terminal cannot show.
+        sys.stdout.reconfigure(line_buffering=True, errors="replace")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as Ctrl+C
     sys.exit(main())
