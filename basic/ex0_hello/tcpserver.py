@@ -103,9 +103,7 @@ LINGERING = threading.BoundedSemaphore(RESERVED_FILES // 2)  # turned away, ling
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         description="The slides' demo TCP server: sends \"Thank you for connecting\" to "
-        "each client that connects, then closes the connection.",
-        epilog="Stop it with Ctrl+C.",
-    )
+        "each client that connects, then closes the connection.", epilog="Stop it with Ctrl+C.")
     parser.add_argument("--host", default=HOST,
                         help="address to listen on (default %(default)s; 0.0.0.0 or :: "
                         "opens the server to the classroom network, ::1 is IPv6 loopback)")

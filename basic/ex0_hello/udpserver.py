@@ -59,9 +59,7 @@ POLL = 0.5  # how often a waiting server wakes up to notice Ctrl+C (Windows need
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         description="The slides' demo over UDP: answers every datagram a client sends, "
-        "even an empty one, with \"Thank you for connecting\".",
-        epilog="Stop it with Ctrl+C.",
-    )
+        "even an empty one, with \"Thank you for connecting\".", epilog="Stop it with Ctrl+C.")
     parser.add_argument("--host", default=HOST,
                         help="address to listen on (default %(default)s; 0.0.0.0 or :: "
                         "opens the server to the classroom network, ::1 is IPv6 loopback)")

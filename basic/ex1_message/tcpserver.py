@@ -161,8 +161,7 @@ def requests(conn, timeout):
                 conn.settimeout(timeout)
         pending += rest
         for line in lines:
-            if line.endswith(b"\r"):
-                line = line[:-1]
+            line = line.removesuffix(b"\r")
             if len(line) > MAX_LINE:
                 raise LineTooLong
             yield line, b"\n"
@@ -191,8 +190,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         description="Bài 1 TCP server: prints every message a client sends (like \"From "
         "CLIENT TCP\") and answers each one with \"From SERVER TCP\".",
-        epilog="Stop it with Ctrl+C.",
-    )
+        epilog="Stop it with Ctrl+C.")
     parser.add_argument("--host", default=HOST,
                         help="address to listen on (default %(default)s; 0.0.0.0 or :: "
                         "opens the server to the classroom network, ::1 is IPv6 loopback)")

@@ -70,8 +70,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         description="Bài 1 UDP server: prints every datagram a client sends (like \"From "
         "CLIENT UDP\") and answers each one with \"From SERVER UDP\".",
-        epilog="Stop it with Ctrl+C.",
-    )
+        epilog="Stop it with Ctrl+C.")
     parser.add_argument("--host", default=HOST,
                         help="address to listen on (default %(default)s; 0.0.0.0 or :: "
                         "opens the server to the classroom network, ::1 is IPv6 loopback)")

@@ -178,8 +178,7 @@ def requests(conn, timeout):
                 conn.settimeout(timeout)
         pending += rest
         for line in lines:
-            if line.endswith(b"\r"):
-                line = line[:-1]
+            line = line.removesuffix(b"\r")
             if len(line) > MAX_LINE:
                 raise LineTooLong
             yield line, b"\n"
@@ -206,8 +205,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         description="Bài 2 TCP server: for each line of two integers A B that a client "
         "sends, it answers with their sum A+B (\"3 4\" or \"3,4\" gives 7).",
-        epilog="Stop it with Ctrl+C.",
-    )
+        epilog="Stop it with Ctrl+C.")
     parser.add_argument("--host", default=HOST,
                         help="address to listen on (default %(default)s; 0.0.0.0 or :: "
                         "opens the server to the classroom network, ::1 is IPv6 loopback)")

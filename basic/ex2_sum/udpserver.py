@@ -87,8 +87,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         description="Bài 2 UDP server: for each datagram of two integers A B that a client "
         "sends, it answers with their sum A+B (\"3 4\" or \"3,4\" gives 7).",
-        epilog="Stop it with Ctrl+C.",
-    )
+        epilog="Stop it with Ctrl+C.")
     parser.add_argument("--host", default=HOST,
                         help="address to listen on (default %(default)s; 0.0.0.0 or :: "
                         "opens the server to the classroom network, ::1 is IPv6 loopback)")

@@ -179,8 +179,7 @@ def requests(conn, timeout):
                 conn.settimeout(timeout)
         pending += rest
         for line in lines:
-            if line.endswith(b"\r"):
-                line = line[:-1]
+            line = line.removesuffix(b"\r")
             if len(line) > MAX_LINE:
                 raise LineTooLong
             yield line, b"\n"
@@ -209,8 +208,7 @@ def parse_args(argv):
         "client sends, it answers with the valid ones, comma-separated. Valid: 6 to 12 "
         "characters of [a-zA-Z0-9$#@], with at least one [a-z], one [0-9], one [A-Z] and "
         "one of $#@ (\"Abc123@1,aF1#2w3E*,2We3345\" gives Abc123@1).",
-        epilog="Stop it with Ctrl+C.",
-    )
+        epilog="Stop it with Ctrl+C.")
     parser.add_argument("--host", default=HOST,
                         help="address to listen on (default %(default)s; 0.0.0.0 or :: "
                         "opens the server to the classroom network, ::1 is IPv6 loopback)")

@@ -90,8 +90,7 @@ def parse_args(argv):
         "a client sends, it answers with the valid ones, comma-separated. Valid: 6 to 12 "
         "characters of [a-zA-Z0-9$#@], with at least one [a-z], one [0-9], one [A-Z] and "
         "one of $#@ (\"Abc123@1,aF1#2w3E*,2We3345\" gives Abc123@1).",
-        epilog="Stop it with Ctrl+C.",
-    )
+        epilog="Stop it with Ctrl+C.")
     parser.add_argument("--host", default=HOST,
                         help="address to listen on (default %(default)s; 0.0.0.0 or :: "
                         "opens the server to the classroom network, ::1 is IPv6 loopback)")
