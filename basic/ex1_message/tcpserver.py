@@ -122,9 +122,8 @@ def requests(conn, timeout):
     slides' clients send it, `ending` b"": a short first read then PAUSE seconds of
     silence, or what follows the last "\\n" at half-close. The idle timeout counts from
     the last complete request: a client trickling bytes is closed all the same."""
-    # A small send buffer (the system doubles it: half of MAX_UNSENT): a client that does
-    # not read blocks our sendall(), and we stop reading it. The smaller, the less a flood
-    # of such clients costs the others (measured: tests/bench/abuse.py, item 3).
+    # A small send buffer (doubled by the system: half of MAX_UNSENT): a client that does
+    # not read soon blocks our sendall(), and costs the others less (tests/bench/abuse.py).
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_UNSENT // 8)
     conn.settimeout(timeout)  # a recv() or sendall() waiting longer raises socket.timeout
     pending = bytearray()  # the unfinished request: never much more than MAX_LINE
