@@ -6,8 +6,7 @@ a client socket bound to one before connect). The wildcard address lines are tes
 real inside a private network namespace (`unshare --net --uts`), never on the machine's
 own network: skipped where unshare or ip are missing or not permitted, failed under CI.
 
-The same tests run against the Twisted programs and the twistd services, skipped until
-twisted_impl has the feature.
+The same tests run against the basic scripts, the Twisted programs and the twistd services.
 """
 
 import importlib.util
@@ -29,17 +28,6 @@ SAMPLE = {"ex0_hello": (b"", b"Thank you for connecting\n"), "ex1_message": (b"h
 UDP_SAMPLE = {"ex0_hello": (b"hi\n", b"Thank you for connecting\n"), "ex1_message": (b"hi\n", b"From SERVER UDP\n"),
               "ex2_sum": (b"3 4\n", b"7\n"), "ex3_password": (b"Abc123@1\n", b"Abc123@1\n")}
 CROWDED = "Too many connections from {host} (max {n}), new ones from it are turned away"
-
-
-def twisted_sources():
-    paths = list((ROOT / "twisted_impl").rglob("*.py")) + list((ROOT / "twisted").rglob("*.py"))
-    return "\n".join(p.read_text(encoding="utf-8") for p in paths)
-
-
-def need_feature(impl, text):
-    """Skip a Twisted parameter while twisted_impl lacks the feature (`text` in its code)."""
-    if impl != "basic" and text not in twisted_sources():
-        pytest.skip(f"twisted_impl has no {text} yet")
 
 
 def refused(n):
@@ -161,7 +149,6 @@ def test_cap_per_address(together, impl, exercise):
     exactly `ERROR too many connections from your address (max 2)` and a FIN, no
     connection line; another address is served at once; the server's line is printed
     once per spell. (Every case at once: `together`.)"""
-    need_feature(impl, "max-per-address")
     together(_cap_per_address, CAP_CASES, (impl, exercise))
 
 
@@ -185,7 +172,6 @@ def _per_address_before_max_clients(fresh, impl):
 def test_per_address_check_comes_first(together, impl):
     """Full and at its cap, an address is told about its cap; another, that the server is
     busy. (Every implementation at once: `together`.)"""
-    need_feature(impl, "max-per-address")
     together(_per_address_before_max_clients, IMPLS, impl)
 
 
@@ -206,7 +192,6 @@ def _no_cap_on_loopback_by_default(fresh, impl):
 def test_no_cap_on_loopback_by_default(together, impl):
     """On 127.0.0.1 without the option, one address is served 12 times at once.
     (Every implementation at once: `together`.)"""
-    need_feature(impl, "max-per-address")
     together(_no_cap_on_loopback_by_default, IMPLS, impl)
 
 
@@ -238,12 +223,15 @@ VETH = [["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"],
         ["ip", "addr", "add", "10.11.12.13/24", "dev", "v0"],
         ["ip", "-6", "addr", "add", "fd00::13/64", "dev", "v0", "nodad"],
         ["ip", "link", "set", "v0", "up"], ["ip", "link", "set", "v1", "up"]]
+# As on Windows and the BSDs: a socket on "::" takes no IPv4 unless the server asks for it,
+# which every server must, since the lines it prints for "::" name IPv4 addresses too.
+V6ONLY = [["sh", "-c", "echo 1 > /proc/sys/net/ipv6/bindv6only"]]
 
 
 def inside(spec):
     """Run in the namespace: set it up, start the server, talk to it, print what was seen."""
     spec = json.loads(spec)
-    for step in SETUP + (VETH if spec["veth"] else []):
+    for step in SETUP + (VETH if spec["veth"] else []) + (V6ONLY if spec.get("v6only") else []):
         subprocess.run(step, check=True)
     argv = harness.server_argv(spec["impl"], spec["exercise"], spec["transport"])
     server = harness.start_server(argv + ["--host", spec["host"], "--port", "0"] + spec["options"])
@@ -302,21 +290,20 @@ WILDCARD_CASES = [(impl, transport) for impl in ("basic", "twisted") for transpo
 
 
 @pytest.mark.parametrize("impl, transport", WILDCARD_CASES, ids=["-".join(c) for c in WILDCARD_CASES])
-@pytest.mark.parametrize("host, addresses", [("0.0.0.0", ["10.11.12.13"]),
-                                             ("::", ["10.11.12.13", "fd00::13"])])
-def test_wildcard_prints_the_addresses_students_can_use(impl, transport, host, addresses):
+@pytest.mark.parametrize("host, addresses, v6only", [
+    ("0.0.0.0", ["10.11.12.13"], False), ("::", ["10.11.12.13", "fd00::13"], False),
+    ("::", ["10.11.12.13", "fd00::13"], True)], ids=["0.0.0.0", "::", "::-v6only"])
+def test_wildcard_prints_the_addresses_students_can_use(impl, transport, host, addresses, v6only):
     """Listening on 0.0.0.0 (IPv4 only) or :: (IPv4 then IPv6), right after its listening
     line a server prints `Students can connect to ADDRESS port PORT` for the namespace's
     own addresses (loopback and link-local left out), and a client of 10.11.12.13 gets its
-    answer; on 0.0.0.0, TCP, the default cap is 8 per address."""
-    need_feature(impl, "network_addresses")
+    answer (also where "::" takes no IPv4 unless asked: v6only); on 0.0.0.0, TCP, the
+    default cap is 8 per address."""
     prefix = namespace_or_skip()
     exercise = "ex2_sum"
     cap = transport == "tcp" and host == "0.0.0.0"
-    if cap:
-        need_feature(impl, "max-per-address")
     seen = in_namespace(prefix, impl=impl, exercise=exercise, transport=transport, host=host,
-                        options=[], veth=True, lines=len(addresses), cap=cap)
+                        options=[], veth=True, lines=len(addresses), cap=cap, v6only=v6only)
     assert seen["lines"] == expected_lines(seen, addresses)
     assert seen["lines"][0] == f"{transport.upper()} server listening on {host} port {seen['port']}, Ctrl+C to stop"
     assert seen["reply"] == "7\n"
@@ -332,7 +319,6 @@ NO_NETWORK_CASES = [("basic", ex, t) for ex in harness.SERVICES for t in harness
                          ids=["-".join(c) for c in NO_NETWORK_CASES])
 def test_wildcard_without_a_network(impl, exercise, transport):
     """With only loopback up, every server on 0.0.0.0 says so in one line after listening."""
-    need_feature(impl, "network_addresses")
     seen = in_namespace(namespace_or_skip(), impl=impl, exercise=exercise, transport=transport,
                         host="0.0.0.0", options=[], veth=False, lines=1, cap=False)
     assert seen["lines"] == expected_lines(seen, [])
@@ -342,7 +328,6 @@ def test_wildcard_without_a_network(impl, exercise, transport):
 @pytest.mark.parametrize("impl", ("basic", "twisted"))
 def test_specific_host_prints_no_address_lines(together, impl):
     """A server on a given address (here 127.0.0.1) prints no address lines."""
-    need_feature(impl, "network_addresses")
     together(_specific_host, ("basic", "twisted"), impl)
 
 

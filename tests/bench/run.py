@@ -44,9 +44,10 @@ LISTENING = re.compile(rb"listening on \S+ port (\d+)")
 # --- what is measured --------------------------------------------------------------
 
 class Server:
-    def __init__(self, name, style, command, source, yardstick=None):
+    def __init__(self, name, style, command, source, yardstick=None, optional=False):
         self.name, self.style, self.command, self.source = name, style, command, source
         self.yardstick = yardstick  # for a project server: the name of its style's floor
+        self.optional = optional  # measured only when --servers names it
 
     def available(self):
         return (ROOT / self.source).exists()
@@ -63,6 +64,14 @@ SERVERS = [
            "tests/bench/yardsticks/twisted_lines.py"),
     Server("min-asyncio", "event loop", [PY, "tests/bench/yardsticks/asyncio_streams.py"],
            "tests/bench/yardsticks/asyncio_streams.py"),
+    # The project's servers under basic/sockettrace.py, its trace written to /dev/null: the
+    # tracer's cost (a line formatted per call, a readiness check before a blocking one).
+    Server("basic-traced", "threads", [PY, "basic/sockettrace.py", "-o", os.devnull,
+                                       "basic/ex2_sum/tcpserver.py"],
+           "basic/sockettrace.py", optional=True),
+    Server("twisted-traced", "event loop", [PY, "basic/sockettrace.py", "-o", os.devnull,
+                                            "-m", "twisted_impl.ex2_sum.tcpserver"],
+           "basic/sockettrace.py", optional=True),
 ]
 
 
@@ -591,7 +600,8 @@ def main(argv=None):
     parser.add_argument("--idle", type=int, help="idle connections (default 10000, quick 1000)")
     parser.add_argument("--duration", type=float, help="measured seconds per run")
     parser.add_argument("--servers", help="comma-separated subset of: "
-                        + ", ".join(s.name for s in SERVERS))
+                        + ", ".join(s.name for s in SERVERS) + " (default: all but the "
+                        + "traced ones)")
     parser.add_argument("--workloads", help="comma-separated subset of the workload names, "
                         "e.g. '100 conns,idle 10000'")
     args = parser.parse_args(argv)
@@ -615,7 +625,8 @@ def main(argv=None):
 
     gen, gen_label = build_loadgen(args.generator)
     server_cpus, gen_cpus, place = placement(not args.no_pin)
-    servers = [s for s in SERVERS if not args.servers or s.name in args.servers.split(",")]
+    servers = [s for s in SERVERS if (s.name in args.servers.split(",") if args.servers
+                                      else not s.optional)]
     missing = [s for s in servers if not s.available()]
     for s in missing:
         notes.append(f"{s.name}: {s.source} is not in the checkout yet: not measured")
