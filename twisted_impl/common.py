@@ -33,11 +33,8 @@ UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text):
-    """`text` with control characters and bidirectional overrides shown escaped.
-
-    Printed raw, a peer's "\\x1b[2J" would clear the screen, and "\\r" or U+202E forge a
-    line; tabs and ordinary letters (Vietnamese included) stay as they are.
-    """
+    """`text` with control characters and bidirectional overrides escaped: printed raw, a
+    peer's "\\x1b[2J" would clear the screen, "\\r" or U+202E forge a line."""
     return UNSAFE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
@@ -49,34 +46,31 @@ RESERVED_FILES = 32  # open files a server keeps for itself (listening socket, l
 def port_number(text):
     """argparse type for --port: 0 to 65535 (0 lets a server take any free port)."""
     try:
-        value = int(text)
+        if 0 <= int(text) <= 65535:
+            return int(text)
     except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
-    return value
+        pass
+    raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
 
 
 def seconds(text):
     """argparse type for --timeout: a positive, finite number of seconds."""
     try:
-        value = float(text)
+        if 0 < float(text) < math.inf:  # not nan either
+            return float(text)
     except ValueError:
-        value = math.nan
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
-    return value
+        pass
+    raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
 
 
 def positive_integer(text):
     """argparse type for --max-clients: a whole number of at least 1."""
     try:
-        value = int(text)
+        if int(text) >= 1:
+            return int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
-    return value
+        pass
+    raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
 
 
 def default_max_clients():
@@ -118,49 +112,29 @@ def default_rate(host):
 
 
 def network_addresses(host):
-    """The addresses other machines can use to reach a server listening on wildcard
-    `host`: this machine's own, loopback and link-local ones left out, IPv4 first (and
-    only IPv4 for 0.0.0.0).
-
-    Python has no "list my addresses" call, so three views are combined: what the
-    machine's name resolves to (only 127.0.1.1 on many Linux machines), the address the
-    system would send from (a UDP connect() sends nothing), and on Linux every network
-    interface's own (IPv4 from ioctl(SIOCGIFADDR), IPv6 from /proc/net/if_inet6).
-    """
+    """The addresses other machines can reach a server on wildcard `host` at, IPv4 first
+    (only IPv4 for 0.0.0.0). Python has no call that lists them, so three views are put
+    together: the machine's name (often only 127.0.1.1), its route out, its interfaces."""
     found = set()
-    try:
-        for info in socket.getaddrinfo(socket.gethostname(), None):
-            found.add(info[4][0])
-    except OSError:
-        pass  # a name that does not resolve
+    with contextlib.suppress(OSError):  # a name that does not resolve
+        found.update(info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None))
     for family, nowhere in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
-        try:
-            with socket.socket(family, socket.SOCK_DGRAM) as probe:
-                probe.connect((nowhere, 9))  # documentation addresses: only a route lookup
-                found.add(probe.getsockname()[0])
-        except OSError:
-            pass  # no route, or no IPv6
-    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((nowhere, 9))  # a documentation address: a route lookup, nothing sent
+            found.add(probe.getsockname()[0])
+    if sys.platform.startswith("linux"):  # ioctl 0x8915 is SIOCGIFADDR: an interface's IPv4
         import fcntl, struct
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            for _, name in socket.if_nameindex():
-                try:
-                    info = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name.encode()))
-                    found.add(socket.inet_ntoa(info[20:24]))
-                except OSError:
-                    pass  # no IPv4 address on that interface
-        try:
-            with open("/proc/net/if_inet6") as table:
-                for row in table:
-                    found.add(str(ipaddress.IPv6Address(bytes.fromhex(row.split()[0]))))
-        except OSError:
-            pass  # no IPv6
+        for _, name in socket.if_nameindex():
+            with contextlib.suppress(OSError), socket.socket() as probe:
+                info = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name.encode()))
+                found.add(socket.inet_ntoa(info[20:24]))
+        with contextlib.suppress(OSError), open("/proc/net/if_inet6") as table:
+            found.update(str(ipaddress.IPv6Address(bytes.fromhex(row[:32]))) for row in table)
     usable = []
     for text in found:
         address = ipaddress.ip_address(text.split("%")[0])
-        if address.is_loopback or address.is_link_local or address.is_unspecified:
-            continue
-        if address.version == 4 or ":" in host:
+        hidden = address.is_loopback or address.is_link_local or address.is_unspecified
+        if not hidden and (address.version == 4 or ":" in host):
             usable.append(address)
     return [str(address) for address in sorted(usable, key=lambda a: (a.version, a))]
 

@@ -89,23 +89,21 @@ def options(argv):
 def port_number(text):
     """argparse type for --port: 0 to 65535 (0 lets a server take any free port)."""
     try:
-        value = int(text)
+        if 0 <= int(text) <= 65535:
+            return int(text)
     except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
-    return value
+        pass
+    raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
 
 
 def seconds(text):
     """argparse type for --timeout: a positive, finite number of seconds."""
     try:
-        value = float(text)
+        if 0 < float(text) < math.inf:  # not nan either
+            return float(text)
     except ValueError:
-        value = math.nan
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
-    return value
+        pass
+    raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
 
 
 # Control characters (C0 but tab, DEL, C1) and bidirectional overrides.
@@ -113,11 +111,8 @@ UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text):
-    """`text` with control characters and bidirectional overrides shown escaped.
-
-    Printed raw, a peer's "\\x1b[2J" would clear the screen, and "\\r" or U+202E forge a
-    line; tabs and ordinary letters (Vietnamese included) stay as they are.
-    """
+    """`text` with control characters and bidirectional overrides escaped: printed raw, a
+    peer's "\\x1b[2J" would clear the screen, "\\r" or U+202E forge a line."""
     return UNSAFE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 

@@ -6,7 +6,7 @@ terminal (it prints 7), or `echo "3 4" | nc -u -w 1 127.0.0.1 8091`.
 """
 
 import socket
-import argparse, errno, ipaddress, re, signal, sys, time, traceback  # beyond the slides
+import argparse, contextlib, errno, ipaddress, re, signal, sys, time, traceback  # beyond the slides
 
 HOST = "127.0.0.1"  # loopback only by default: --host 0.0.0.0 opens it to the classroom
 PORT = 8091  # the lecture's port for Bài 2
@@ -15,11 +15,9 @@ MAX_DATAGRAM = 65535  # read any datagram whole: a smaller buffer would cut it s
 
 def main(argv=None):
     args = parse_args(argv)
-    prepare_process()  # output that never stops the server; SIGTERM stops it as Ctrl+C
     try:
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-        server = socket.socket(family, socket.SOCK_DGRAM)
-        with server:
+        with socket.socket(family, socket.SOCK_DGRAM) as server:
             try:
                 set_options(server)  # a port of its own; "::" takes IPv4 too
                 server.bind((args.host, args.port))  # no listen(), no accept(): no connections
@@ -35,10 +33,8 @@ def main(argv=None):
                     data, addr = server.recvfrom(MAX_DATAGRAM)
                 except socket.timeout:
                     continue  # nothing came: a chance to notice Ctrl+C
-                except ConnectionResetError:
-                    # Windows reports here that an earlier reply was refused (ICMP port
-                    # unreachable): that client is gone, the others are not.
-                    continue
+                except ConnectionResetError:  # Windows: an earlier reply was refused (ICMP)
+                    continue  # that client is gone, the others are not
                 if rate.too_many(addr[0]):
                     # A flood must cost the server as little as possible (no line, no
                     # reply), or its queue stays full and the others' datagrams are lost.
@@ -49,25 +45,18 @@ def main(argv=None):
                     server.sendto(answer(data), addr)
                 except OSError:
                     pass  # UDP promises nothing: a reply that can't go is simply lost
-                except Exception:
-                    report_bug()  # a bug must be seen, as socketserver shows it; serve on
+                except Exception:  # a bug is shown, as socketserver does; serve on
+                    say(traceback.format_exc().rstrip("\n"), file=sys.stderr)
     except KeyboardInterrupt:
         say("Server stopped")
     return 0
 
 
 def answer(datagram: bytes) -> bytes:
-    """The reply datagram to one request datagram.
-
-    It ends in "\\n" exactly when the request did (the slides' sendto()/recvfrom()
-    programs send and expect bare text), or when the answer is empty: zero bytes are no
-    reply at all. A trailing "\\n" or "\\r\\n" of the request is not part of it.
-    """
-    text, ending = datagram, b""
-    if text.endswith(b"\n"):
-        text, ending = text[:-1], b"\n"
-        if text.endswith(b"\r"):
-            text = text[:-1]
+    """The reply datagram: ending in "\\n" exactly when the request did (the slides'
+    sendto()/recvfrom() programs send bare text), or when empty (zero bytes: no reply)."""
+    ending = b"\n" if datagram.endswith(b"\n") else b""
+    text = datagram.removesuffix(b"\n").removesuffix(b"\r") if ending else datagram
     return add_line(text.decode("utf-8", "replace")).encode("utf-8") + ending or b"\n"
 
 
@@ -94,8 +83,7 @@ def add_line(text: str) -> str:
 
 
 # ----- Beyond the slides -----
-# What a real server needs and the slides leave out: options, friendly errors, Windows,
-# IPv6, signals, the classroom network.
+# What a real server needs: options, errors, Windows, IPv6, the classroom.
 
 POLL = 0.5  # how often a waiting server wakes up to notice Ctrl+C (Windows needs it)
 RATE = 100  # default --max-rate on a network: far above a student's typing, far below a flood
@@ -105,8 +93,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         description="Bài 2 UDP server: for each datagram of two integers A B that a client "
         "sends, it answers with their sum A+B (\"3 4\" or \"3,4\" gives 7).",
-        epilog="Stop it with Ctrl+C.",
-    )
+        epilog="Stop it with Ctrl+C.")
     parser.add_argument("--host", default=HOST,
                         help="address to listen on (default %(default)s; 0.0.0.0 or :: "
                         "opens the server to the classroom network, ::1 is IPv6 loopback)")
@@ -123,23 +110,21 @@ def parse_args(argv):
 def port_number(text):
     """argparse type for --port: 0 to 65535 (0 lets a server take any free port)."""
     try:
-        value = int(text)
+        if 0 <= int(text) <= 65535:
+            return int(text)
     except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
-    return value
+        pass
+    raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
 
 
 def positive_integer(text):
     """argparse type for --max-clients: a whole number of at least 1."""
     try:
-        value = int(text)
+        if int(text) >= 1:
+            return int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
-    return value
+        pass
+    raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
 
 
 def default_rate(host):
@@ -176,24 +161,13 @@ class RateLimit:
         return count > self.limit
 
 
-def prepare_process():
-    """Whole lines, at once even into a pipe, never a crash on a character the console
-    can't show; SIGTERM (`kill`, a service manager) stops the server as Ctrl+C does."""
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(line_buffering=True, errors="replace")
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises KeyboardInterrupt
-
-
 def set_options(server):
     """Socket options a real UDP server needs, on every system. Not SO_REUSEADDR: over
     UDP it would let a second server share the port, and take half the datagrams."""
     if hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows: no other program on our port
         server.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
-    if server.family == socket.AF_INET6:
-        try:
-            server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # "::" takes IPv4 too
-        except (AttributeError, OSError):
-            pass  # a system without dual-stack sockets: IPv6 only
+    if server.family == socket.AF_INET6 and socket.has_dualstack_ipv6():
+        server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # "::" takes IPv4 too
 
 
 def cannot_listen(host, port, error):
@@ -220,68 +194,45 @@ def show_addresses(host, port):
 
 
 def network_addresses(host):
-    """The addresses other machines can use to reach a server listening on wildcard
-    `host`: this machine's own, loopback and link-local ones left out, IPv4 first (and
-    only IPv4 for 0.0.0.0).
-
-    Python has no "list my addresses" call, so three views are combined: what the
-    machine's name resolves to (only 127.0.1.1 on many Linux machines), the address the
-    system would send from (a UDP connect() sends nothing), and on Linux every network
-    interface's own (IPv4 from ioctl(SIOCGIFADDR), IPv6 from /proc/net/if_inet6).
-    """
+    """The addresses other machines can reach a server on wildcard `host` at, IPv4 first
+    (only IPv4 for 0.0.0.0). Python has no call that lists them, so three views are put
+    together: the machine's name (often only 127.0.1.1), its route out, its interfaces."""
     found = set()
-    try:
-        for info in socket.getaddrinfo(socket.gethostname(), None):
-            found.add(info[4][0])
-    except OSError:
-        pass  # a name that does not resolve
+    with contextlib.suppress(OSError):  # a name that does not resolve
+        found.update(info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None))
     for family, nowhere in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
-        try:
-            with socket.socket(family, socket.SOCK_DGRAM) as probe:
-                probe.connect((nowhere, 9))  # documentation addresses: only a route lookup
-                found.add(probe.getsockname()[0])
-        except OSError:
-            pass  # no route, or no IPv6
-    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((nowhere, 9))  # a documentation address: a route lookup, nothing sent
+            found.add(probe.getsockname()[0])
+    if sys.platform.startswith("linux"):  # ioctl 0x8915 is SIOCGIFADDR: an interface's IPv4
         import fcntl, struct
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            for _, name in socket.if_nameindex():
-                try:
-                    info = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name.encode()))
-                    found.add(socket.inet_ntoa(info[20:24]))
-                except OSError:
-                    pass  # no IPv4 address on that interface
-        try:
-            with open("/proc/net/if_inet6") as table:
-                for row in table:
-                    found.add(str(ipaddress.IPv6Address(bytes.fromhex(row.split()[0]))))
-        except OSError:
-            pass  # no IPv6
+        for _, name in socket.if_nameindex():
+            with contextlib.suppress(OSError), socket.socket() as probe:
+                info = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name.encode()))
+                found.add(socket.inet_ntoa(info[20:24]))
+        with contextlib.suppress(OSError), open("/proc/net/if_inet6") as table:
+            found.update(str(ipaddress.IPv6Address(bytes.fromhex(row[:32]))) for row in table)
     usable = []
     for text in found:
         address = ipaddress.ip_address(text.split("%")[0])
-        if address.is_loopback or address.is_link_local or address.is_unspecified:
-            continue
-        if address.version == 4 or ":" in host:
+        hidden = address.is_loopback or address.is_link_local or address.is_unspecified
+        if not hidden and (address.version == 4 or ":" in host):
             usable.append(address)
     return [str(address) for address in sorted(usable, key=lambda a: (a.version, a))]
 
 
 def say(text, file=None):
-    """print() that never stops the server: a line that cannot be printed (output closed:
-    `| head -1`, a closed SSH session) is dropped. The line and its end go in one write:
-    whole between threads, and never glued to "Server stopped" by a Ctrl+C."""
+    """print() that never stops the server: a line that cannot be printed (`| head -1`, a
+    closed SSH session) is dropped. Line and end in one write: whole, even at Ctrl+C."""
     try:
         print(text + "\n", end="", file=file)
     except (OSError, ValueError):
         pass
 
 
-def report_bug():
-    """The exception being handled, with its traceback, on stderr (as socketserver's
-    handle_error does): the server goes on serving the other clients."""
-    say(traceback.format_exc().rstrip("\n"), file=sys.stderr)
-
-
 if __name__ == "__main__":
+    if sys.stdout:  # None when closed
+        # Each line at once, even through a pipe; "?" for what a terminal cannot show.
+        sys.stdout.reconfigure(line_buffering=True, errors="replace")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as Ctrl+C
     sys.exit(main())

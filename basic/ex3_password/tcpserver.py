@@ -7,7 +7,8 @@ second terminal (it prints Abc123@1), or type passwords into `nc 127.0.0.1 8092`
 
 import socket
 import threading
-import argparse, errno, ipaddress, math, os, re, signal, sys, time, traceback  # beyond the slides
+# Beyond the slides:
+import argparse, contextlib, errno, ipaddress, math, os, re, signal, sys, time, traceback
 
 HOST = "127.0.0.1"  # loopback only by default: --host 0.0.0.0 opens it to the classroom
 PORT = 8092  # the lecture's port for Bài 3
@@ -16,11 +17,9 @@ TIMEOUT = 60  # seconds a client may take to finish a request before we close it
 
 def main(argv=None):
     args = parse_args(argv)
-    prepare_process()  # output that never stops the server; SIGTERM stops it as Ctrl+C
     try:
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-        server = socket.socket(family, socket.SOCK_STREAM)
-        with server:
+        with socket.socket(family, socket.SOCK_STREAM) as server:
             try:
                 set_options(server)  # restart on the same port at once; "::" takes IPv4 too
                 server.bind((args.host, args.port))
@@ -57,8 +56,7 @@ def main(argv=None):
                 if count >= args.max_clients:
                     if not busy:  # once per busy spell, not once per newcomer
                         busy = True
-                        say(f"Server busy: {count} clients connected, new clients are "
-                            "turned away")
+                        say(f"Server busy: {count} clients connected, new clients are turned away")
                     turn_away(conn, b"ERROR server busy (max %d clients)\n" % args.max_clients)
                     continue
                 busy = False
@@ -86,8 +84,8 @@ def handle(conn, timeout, mine):
             hang_up(conn, ERROR_LONG)
         except OSError:
             pass  # reset, timeout, broken pipe: this client is gone, the others are not
-        except Exception:
-            report_bug()  # a bug (in valid_passwords, say) must be seen, as socketserver shows it
+        except Exception:  # a bug (in valid_passwords, say) is shown, as socketserver does
+            say(traceback.format_exc().rstrip("\n"), file=sys.stderr)
         finally:
             mine.discard(conn)  # its place is free again
 
@@ -136,21 +134,16 @@ class LineTooLong(Exception):
 
 
 def requests(conn, timeout):
-    """One client's requests, one by one, as (request, ending), until it half-closes.
-
-    TCP is a byte stream: one recv() may hold half a line or many lines. A request is a
-    line, its "\\n" (and one "\\r" before it) removed, `ending` b"\\n"; or a bare message
-    as the slides' clients send it, `ending` b"" (its reply is bare too): a short first
-    read, then PAUSE seconds of silence, or what follows the last "\\n" at half-close.
-    The idle timeout counts from the last complete request: a client that trickles bytes
-    without ever finishing one is closed all the same (socket.timeout).
-    """
-    # A small send buffer (the system doubles it: half of MAX_UNSENT): a client that does
-    # not read blocks our sendall(), and we stop reading it. The smaller, the less a flood
-    # of such clients costs the others (measured: tests/bench/abuse.py, item 3).
+    """One client's requests, as (request, ending), until it half-closes. TCP is a byte
+    stream: one recv() may hold half a line or many lines. A request is a line, its
+    "\\n" (and a "\\r" before it) removed, `ending` b"\\n"; or a bare message as the
+    slides' clients send it, `ending` b"": a short first read then PAUSE seconds of
+    silence, or what follows the last "\\n" at half-close. The idle timeout counts from
+    the last complete request: a client trickling bytes is closed all the same."""
+    # A small send buffer (doubled by the system: half of MAX_UNSENT): a client that does
+    # not read soon blocks our sendall(), and costs the others less (tests/bench/abuse.py).
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_UNSENT // 8)
     conn.settimeout(timeout)  # a recv() or sendall() waiting longer raises socket.timeout
-    wait = timeout  # the socket's timeout now: shorter while a request is unfinished
     pending = bytearray()  # the unfinished request: never much more than MAX_LINE
     last = time.monotonic()  # when the last request was complete, or the client came
     while True:
@@ -181,13 +174,11 @@ def requests(conn, timeout):
                 lines[0] = bytes(pending) + lines[0]
                 pending.clear()
             last = time.monotonic()
-            if wait != timeout:  # (a system call saved on every other read)
+            if conn.gettimeout() != timeout:  # shortened below (asking costs no system call)
                 conn.settimeout(timeout)
-                wait = timeout
         pending += rest
         for line in lines:
-            if line.endswith(b"\r"):
-                line = line[:-1]
+            line = line.removesuffix(b"\r")
             if len(line) > MAX_LINE:
                 raise LineTooLong
             yield line, b"\n"
@@ -201,8 +192,7 @@ def requests(conn, timeout):
 
 
 # ----- Beyond the slides -----
-# What a real server needs and the slides leave out: options, limits, friendly errors,
-# Windows, IPv6, signals, the classroom network.
+# What a real server needs: options, limits, errors, Windows, IPv6, the classroom.
 
 POLL = 0.5  # how often a waiting server wakes up to notice Ctrl+C (Windows needs it)
 LINGER = 2  # seconds to drain a client we hang up on, so that it can read our last words
@@ -217,8 +207,7 @@ def parse_args(argv):
         "client sends, it answers with the valid ones, comma-separated. Valid: 6 to 12 "
         "characters of [a-zA-Z0-9$#@], with at least one [a-z], one [0-9], one [A-Z] and "
         "one of $#@ (\"Abc123@1,aF1#2w3E*,2We3345\" gives Abc123@1).",
-        epilog="Stop it with Ctrl+C.",
-    )
+        epilog="Stop it with Ctrl+C.")
     parser.add_argument("--host", default=HOST,
                         help="address to listen on (default %(default)s; 0.0.0.0 or :: "
                         "opens the server to the classroom network, ::1 is IPv6 loopback)")
@@ -240,34 +229,31 @@ def parse_args(argv):
 def port_number(text):
     """argparse type for --port: 0 to 65535 (0 lets a server take any free port)."""
     try:
-        value = int(text)
+        if 0 <= int(text) <= 65535:
+            return int(text)
     except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
-    return value
+        pass
+    raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
 
 
 def seconds(text):
     """argparse type for --timeout: a positive, finite number of seconds."""
     try:
-        value = float(text)
+        if 0 < float(text) < math.inf:  # not nan either
+            return float(text)
     except ValueError:
-        value = math.nan
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
-    return value
+        pass
+    raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
 
 
 def positive_integer(text):
     """argparse type for --max-clients: a whole number of at least 1."""
     try:
-        value = int(text)
+        if int(text) >= 1:
+            return int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
-    return value
+        pass
+    raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
 
 
 def default_max_clients():
@@ -292,25 +278,14 @@ def default_per_address(host):
     return None if loopback else PER_ADDRESS
 
 
-def prepare_process():
-    """Whole lines, at once even into a pipe, never a crash on a character the console
-    can't show; SIGTERM (`kill`, a service manager) stops the server as Ctrl+C does."""
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(line_buffering=True, errors="replace")
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises KeyboardInterrupt
-
-
 def set_options(server):
     """Socket options a real TCP server needs, on every system."""
     if os.name == "posix":  # restart at once on the same port, without waiting out TIME_WAIT
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     elif hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows: no other program on our port
         server.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
-    if server.family == socket.AF_INET6:
-        try:
-            server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # "::" takes IPv4 too
-        except (AttributeError, OSError):
-            pass  # a system without dual-stack sockets: IPv6 only
+    if server.family == socket.AF_INET6 and socket.has_dualstack_ipv6():
+        server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # "::" takes IPv4 too
 
 
 def cannot_listen(host, port, error):
@@ -337,49 +312,29 @@ def show_addresses(host, port):
 
 
 def network_addresses(host):
-    """The addresses other machines can use to reach a server listening on wildcard
-    `host`: this machine's own, loopback and link-local ones left out, IPv4 first (and
-    only IPv4 for 0.0.0.0).
-
-    Python has no "list my addresses" call, so three views are combined: what the
-    machine's name resolves to (only 127.0.1.1 on many Linux machines), the address the
-    system would send from (a UDP connect() sends nothing), and on Linux every network
-    interface's own (IPv4 from ioctl(SIOCGIFADDR), IPv6 from /proc/net/if_inet6).
-    """
+    """The addresses other machines can reach a server on wildcard `host` at, IPv4 first
+    (only IPv4 for 0.0.0.0). Python has no call that lists them, so three views are put
+    together: the machine's name (often only 127.0.1.1), its route out, its interfaces."""
     found = set()
-    try:
-        for info in socket.getaddrinfo(socket.gethostname(), None):
-            found.add(info[4][0])
-    except OSError:
-        pass  # a name that does not resolve
+    with contextlib.suppress(OSError):  # a name that does not resolve
+        found.update(info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None))
     for family, nowhere in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
-        try:
-            with socket.socket(family, socket.SOCK_DGRAM) as probe:
-                probe.connect((nowhere, 9))  # documentation addresses: only a route lookup
-                found.add(probe.getsockname()[0])
-        except OSError:
-            pass  # no route, or no IPv6
-    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((nowhere, 9))  # a documentation address: a route lookup, nothing sent
+            found.add(probe.getsockname()[0])
+    if sys.platform.startswith("linux"):  # ioctl 0x8915 is SIOCGIFADDR: an interface's IPv4
         import fcntl, struct
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            for _, name in socket.if_nameindex():
-                try:
-                    info = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name.encode()))
-                    found.add(socket.inet_ntoa(info[20:24]))
-                except OSError:
-                    pass  # no IPv4 address on that interface
-        try:
-            with open("/proc/net/if_inet6") as table:
-                for row in table:
-                    found.add(str(ipaddress.IPv6Address(bytes.fromhex(row.split()[0]))))
-        except OSError:
-            pass  # no IPv6
+        for _, name in socket.if_nameindex():
+            with contextlib.suppress(OSError), socket.socket() as probe:
+                info = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name.encode()))
+                found.add(socket.inet_ntoa(info[20:24]))
+        with contextlib.suppress(OSError), open("/proc/net/if_inet6") as table:
+            found.update(str(ipaddress.IPv6Address(bytes.fromhex(row[:32]))) for row in table)
     usable = []
     for text in found:
         address = ipaddress.ip_address(text.split("%")[0])
-        if address.is_loopback or address.is_link_local or address.is_unspecified:
-            continue
-        if address.version == 4 or ":" in host:
+        hidden = address.is_loopback or address.is_link_local or address.is_unspecified
+        if not hidden and (address.version == 4 or ":" in host):
             usable.append(address)
     return [str(address) for address in sorted(usable, key=lambda a: (a.version, a))]
 
@@ -397,13 +352,10 @@ def turn_away(conn, words):
 
 
 def hang_up(conn, words, linger=LINGER):
-    """Send our last `words` and close, without losing them.
-
-    Closing a socket that still has unread bytes makes the OS send a reset, which can
-    destroy our last words before the client reads them. So: send our FIN first, then
-    read and drop what the client still sends, for at most `linger` seconds (with 0: only
-    what has arrived already).
-    """
+    """Send our last `words` and close, without losing them. Closing with unread bytes
+    makes the OS send a reset, which can destroy them before the client reads them; so
+    our FIN first, then what the client still sends is dropped, for at most `linger`
+    seconds (with 0: only what has arrived already)."""
     try:
         conn.sendall(words)
         conn.shutdown(socket.SHUT_WR)
@@ -417,20 +369,17 @@ def hang_up(conn, words, linger=LINGER):
 
 
 def say(text, file=None):
-    """print() that never stops the server: a line that cannot be printed (output closed:
-    `| head -1`, a closed SSH session) is dropped. The line and its end go in one write:
-    whole between threads, and never glued to "Server stopped" by a Ctrl+C."""
+    """print() that never stops the server: a line that cannot be printed (`| head -1`, a
+    closed SSH session) is dropped. Line and end in one write: whole, even at Ctrl+C."""
     try:
         print(text + "\n", end="", file=file)
     except (OSError, ValueError):
         pass
 
 
-def report_bug():
-    """The exception being handled, with its traceback, on stderr (as socketserver's
-    handle_error does): the server goes on serving the other clients."""
-    say(traceback.format_exc().rstrip("\n"), file=sys.stderr)
-
-
 if __name__ == "__main__":
+    if sys.stdout:  # None when closed
+        # Each line at once, even through a pipe; "?" for what a terminal cannot show.
+        sys.stdout.reconfigure(line_buffering=True, errors="replace")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as Ctrl+C
     sys.exit(main())

@@ -432,7 +432,10 @@ int main(int argc, char **argv) {
             c0 = cpu_self();
             printf("start\n");
             fflush(stdout);
-        } else if (phase == PH_MEASURE && t - t_start >= duration) {
+        } else if (phase == PH_MEASURE && t - t_start >= duration &&
+                   /* a window without one reply measures nothing: on a loaded machine
+                      the first ones can come late (a dead server: setup_limit more) */
+                   (nlat > 0 || t - t_start >= duration + setup_limit)) {
             t_end = t;
             double c1 = cpu_self();
             phase = PH_DONE;

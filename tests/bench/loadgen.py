@@ -291,7 +291,10 @@ class LoadGen:
             elif self.phase == "warmup" and t - phase_at >= args.warmup:
                 self.phase, self.t_start, c0 = "measure", t, cpu_self()
                 print("start", flush=True)
-            elif self.phase == "measure" and t - self.t_start >= args.duration:
+            # A window without one reply measures nothing: on a loaded machine the first
+            # ones can come late (a dead server: --setup-limit more seconds).
+            elif self.phase == "measure" and t - self.t_start >= args.duration and (
+                    self.lat or t - self.t_start >= args.duration + args.setup_limit):
                 c1 = cpu_self()
                 self.phase = "done"
                 live = [c for c in self.conns if c.state != "free"]
