@@ -53,6 +53,7 @@ TWISTED_SHARED = {
     "PAUSE": "common", "MAX_UNSENT": "common",
     # Classroom mode (issue 18): the same addresses, and the same default cap.
     "network_addresses": "common", "default_per_address": "common", "PER_ADDRESS": "common",
+    "default_rate": "common", "RATE": "common",  # --max-rate's default (UDP servers)
 }
 
 
@@ -167,11 +168,12 @@ def test_basic_copies_match_twisted_impl(name):
 REQUIRED = {
     "port_number": lambda script: True,
     "seconds": lambda script: script != "udpserver.py",  # UDP servers take no --timeout
-    "positive_integer": lambda script: script == "tcpserver.py",
+    "positive_integer": lambda script: script.endswith("server.py"),
     "default_max_clients": lambda script: script == "tcpserver.py",
     "printable": lambda script: script.endswith("client.py"),
     "network_addresses": lambda script: script.endswith("server.py"),  # the classroom's
     "default_per_address": lambda script: script == "tcpserver.py",  # --max-per-address
+    "default_rate": lambda script: script == "udpserver.py",  # --max-rate
 }
 
 

@@ -98,6 +98,19 @@ def default_per_address(host):
     return None if loopback else PER_ADDRESS
 
 
+RATE = 100  # default --max-rate on a network: far above a student's typing, far below a flood
+
+
+def default_rate(host):
+    """--max-rate when not given: RATE on a network, no limit on loopback (where the only
+    clients are this machine's own: tests, benchmarks, load generators)."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    return None if loopback else RATE
+
+
 def network_addresses(host):
     """The addresses other machines can reach a server on wildcard `host` at, IPv4 first
     (only IPv4 for 0.0.0.0). Python has no call that lists them, so three views are put
@@ -155,6 +168,9 @@ HOST_HELP = ("address to listen on (default %(default)s; 0.0.0.0 or :: opens the
 PER_ADDRESS_HELP = ("connections one address (one student's machine) may hold at once; "
                     "more from it are turned away (default: 8 when the server is open to "
                     "the network, no limit on loopback)")
+RATE_HELP = ("datagrams one address (one student's machine) may send per second; past it, "
+             "the rest of that second's are dropped unanswered (default: 100 when the "
+             "server is open to the network, no limit on loopback)")
 
 
 def server_args(kind, description, port, argv=None, timeout=60):
@@ -175,9 +191,13 @@ def server_args(kind, description, port, argv=None, timeout=60):
             help="clients served at once; a newcomer beyond is told the server is busy "
             "(default %(default)s, from the open-files limit)")
         parser.add_argument("--max-per-address", type=positive_integer, help=PER_ADDRESS_HELP)
+    else:  # a flood of datagrams instead
+        parser.add_argument("--max-rate", type=positive_integer, help=RATE_HELP)
     args = parser.parse_args(argv)
     if kind == "TCP" and args.max_per_address is None:
         args.max_per_address = default_per_address(args.host)
+    if kind == "UDP" and args.max_rate is None:
+        args.max_rate = default_rate(args.host)
     return args
 
 

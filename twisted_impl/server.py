@@ -9,6 +9,7 @@ answer is the exercise's business, how the bytes are framed and bounded is this 
 import contextlib
 import socket
 import sys
+import time
 
 from twisted.internet import defer, tcp, udp
 from twisted.internet.defer import Deferred
@@ -429,15 +430,40 @@ MAX_DATAGRAM = 65536
 
 
 class DatagramServer(DatagramProtocol):
-    """Answer each datagram with one datagram to its sender: answer(text) -> str."""
+    """Answer each datagram with one datagram to its sender: answer(text) -> str. Past
+    `max_rate` datagrams a second from one address (None: no limit), the rest of that
+    second's are dropped unanswered."""
 
     noisy = False
 
-    def __init__(self, answer, print_received=False):
+    def __init__(self, answer, print_received=False, max_rate=None):
         self.answer = answer
         self.print_received = print_received
+        self.max_rate = max_rate
+        # The datagrams of each address, counted in fixed windows of one second of
+        # time.monotonic(); emptied when a new second begins, so the memory held is
+        # bounded by the addresses heard from in one second.
+        self.second = None
+        self.counts = {}
+
+    def too_many(self, host):
+        """Count one datagram from `host`: True if it is past max_rate in this second."""
+        if self.max_rate is None:
+            return False
+        second = int(time.monotonic())
+        if second != self.second:
+            self.second, self.counts = second, {}
+        count = self.counts[host] = self.counts.get(host, 0) + 1
+        if count == self.max_rate + 1:  # the first one dropped: one line a second, not one each
+            log.info("Too many datagrams from {host} (max {n} a second), the rest are dropped",
+                     host=host, n=self.max_rate)
+        return count > self.max_rate
 
     def datagramReceived(self, data, address):
+        if self.too_many(address[0]):
+            # A flood must cost the server as little as possible (no line, no reply), or
+            # its queue stays full and the others' datagrams are lost.
+            return
         peer = tuple(address[:2])  # IPv6 adds flow info and scope id: show (host, port)
         log.info("Got datagram from {peer!r}", peer=peer)
         # A trailing "\n" or "\r\n" is removed, as from a TCP line; a "\r" alone at the
@@ -600,7 +626,9 @@ def run_udp(make_protocol, port, description, argv=None):
 
     async def serve(reactor):
         with exit_if_cannot_listen(args.host, args.port):
-            listening = listen_udp(args.port, make_protocol(), ip_address(args.host), reactor)
+            protocol = make_protocol()
+            protocol.max_rate = args.max_rate  # --max-rate, or its default by the host
+            listening = listen_udp(args.port, protocol, ip_address(args.host), reactor)
         await serve_until_stopped(reactor, "UDP", args.host, listening)
 
     task.react(serve)

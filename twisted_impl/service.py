@@ -24,8 +24,8 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 
 from twisted_impl.common import (
-    HOST, PER_ADDRESS, PER_ADDRESS_HELP, cannot_listen, default_max_clients,
-    default_per_address, port_number, positive_integer, seconds)
+    HOST, PER_ADDRESS, PER_ADDRESS_HELP, RATE, RATE_HELP, cannot_listen, default_max_clients,
+    default_per_address, default_rate, port_number, positive_integer, seconds)
 from twisted_impl.ex0_hello import tcpserver as ex0_tcp, udpserver as ex0_udp
 from twisted_impl.ex1_message import tcpserver as ex1_tcp, udpserver as ex1_udp
 from twisted_impl.ex2_sum import tcpserver as ex2_tcp, udpserver as ex2_udp
@@ -67,6 +67,8 @@ def options_for(default_port):
              checked("--max-clients", positive_integer)],
             ["max-per-address", None, None, PER_ADDRESS_HELP,
              checked("--max-per-address", positive_integer)],
+            ["max-rate", None, None, RATE_HELP,
+             checked("--max-rate", positive_integer)],
         ]
 
         def __init__(self):
@@ -138,10 +140,11 @@ class AnnouncedUDPServer(internet.UDPServer):
     """internet.UDPServer on listen_udp (datagrams whole, "::" serving IPv4 too) that logs
     where it listens."""
 
-    def __init__(self, host, port, protocol):
+    def __init__(self, host, port, protocol, rate_by_host=False):
         super().__init__(port, protocol)
         self.host = host
         self.datagram_protocol = protocol
+        self.rate_by_host = rate_by_host  # no --max-rate: the default by where it listens
 
     def _getPort(self):
         # The host name is resolved here, at start-up, not when the options are read: one
@@ -151,7 +154,10 @@ class AnnouncedUDPServer(internet.UDPServer):
 
     def startService(self):
         super().startService()
-        announce("UDP", self.host, self.datagram_protocol.transport.getHost().port)
+        address = self.datagram_protocol.transport.getHost()
+        announce("UDP", self.host, address.port)
+        if self.rate_by_host and default_rate(address.host) is not None:
+            self.datagram_protocol.max_rate = RATE  # open to the network
 
 
 def listen_failure(error):
@@ -231,7 +237,10 @@ class Exercise:
         else:
             AnnouncedTCPServer(tcp_endpoint(reactor, host, port), factory, host,
                                cap_by_host=cap is None).setServiceParent(top)
-        AnnouncedUDPServer(host, port, self.udp_script.make_protocol()).setServiceParent(top)
+        protocol = self.udp_script.make_protocol()
+        protocol.max_rate = options["max-rate"]  # None: the default, set once listening
+        AnnouncedUDPServer(host, port, protocol,
+                           rate_by_host=protocol.max_rate is None).setServiceParent(top)
         return top
 
 

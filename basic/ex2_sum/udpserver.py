@@ -6,7 +6,7 @@ terminal (it prints 7), or `echo "3 4" | nc -u -w 1 127.0.0.1 8091`.
 """
 
 import socket
-import argparse, contextlib, errno, ipaddress, re, signal, sys, traceback  # beyond the slides
+import argparse, contextlib, errno, ipaddress, re, signal, sys, time, traceback  # beyond the slides
 
 HOST = "127.0.0.1"  # loopback only by default: --host 0.0.0.0 opens it to the classroom
 PORT = 8091  # the lecture's port for Bài 2
@@ -26,6 +26,7 @@ def main(argv=None):
             port = server.getsockname()[1]  # the real one, also with --port 0
             say(f"UDP server listening on {args.host} port {port}, Ctrl+C to stop")
             show_addresses(args.host, port)  # on 0.0.0.0 or ::, the addresses to give out
+            rate = RateLimit(args.max_rate or default_rate(args.host))  # --max-rate
             server.settimeout(POLL)  # a blocking recvfrom() never sees Ctrl+C on Windows
             while True:
                 try:
@@ -34,6 +35,10 @@ def main(argv=None):
                     continue  # nothing came: a chance to notice Ctrl+C
                 except ConnectionResetError:  # Windows: an earlier reply was refused (ICMP)
                     continue  # that client is gone, the others are not
+                if rate.too_many(addr[0]):
+                    # A flood must cost the server as little as possible (no line, no
+                    # reply), or its queue stays full and the others' datagrams are lost.
+                    continue
                 say("Got datagram from %r" % (addr[:2],))
                 # No connection, no thread: one datagram in, one datagram out, to its sender.
                 try:
@@ -81,6 +86,7 @@ def add_line(text: str) -> str:
 # What a real server needs: options, errors, Windows, IPv6, the classroom.
 
 POLL = 0.5  # how often a waiting server wakes up to notice Ctrl+C (Windows needs it)
+RATE = 100  # default --max-rate on a network: far above a student's typing, far below a flood
 
 
 def parse_args(argv):
@@ -93,6 +99,11 @@ def parse_args(argv):
                         "opens the server to the classroom network, ::1 is IPv6 loopback)")
     parser.add_argument("--port", type=port_number, default=PORT,
                         help="port to listen on (default %(default)s; 0 lets the system pick one)")
+    parser.add_argument("--max-rate", type=positive_integer,
+                        help="datagrams one address (one student's machine) may send per "
+                        "second; past it, the rest of that second's are dropped unanswered "
+                        "(default: 100 when the server is open to the network, no limit on "
+                        "loopback)")
     return parser.parse_args(argv)
 
 
@@ -104,6 +115,50 @@ def port_number(text):
     except ValueError:
         pass
     raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
+
+
+def positive_integer(text):
+    """argparse type for --max-clients: a whole number of at least 1."""
+    try:
+        if int(text) >= 1:
+            return int(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+
+
+def default_rate(host):
+    """--max-rate when not given: RATE on a network, no limit on loopback (where the only
+    clients are this machine's own: tests, benchmarks, load generators)."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    return None if loopback else RATE
+
+
+class RateLimit:
+    """--max-rate: the datagrams of each address, counted in fixed windows of one second
+    of time.monotonic(); the counts are emptied when a new second begins, so the memory
+    held is bounded by the addresses heard from in one second."""
+
+    def __init__(self, limit):
+        self.limit = limit  # None: no limit
+        self.second = None
+        self.counts = {}
+
+    def too_many(self, host):
+        """Count one datagram from `host`: True if it is past the limit in this second."""
+        if self.limit is None:
+            return False
+        second = int(time.monotonic())
+        if second != self.second:
+            self.second, self.counts = second, {}
+        count = self.counts[host] = self.counts.get(host, 0) + 1
+        if count == self.limit + 1:  # the first one dropped: one line a second, not one each
+            say(f"Too many datagrams from {host} (max {self.limit} a second), "
+                "the rest are dropped")
+        return count > self.limit
 
 
 def set_options(server):
