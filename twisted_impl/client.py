@@ -19,6 +19,7 @@ from twisted.internet.defer import Deferred, DeferredQueue, TimeoutError
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, connectProtocol
 from twisted.internet.protocol import DatagramProtocol, Protocol
 from twisted.protocols.basic import LineReceiver
+from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 
 from twisted_impl.common import PAUSE, ClientError, show
@@ -187,14 +188,15 @@ async def ask(reactor, line_client, request, host, port, timeout):
         raise ClientError(f"{host} port {port} closed the connection without replying") from None
 
 
-class LineClient(LineReceiver):
+class LineClient(LineReceiver, TimeoutMixin):
     """Sends request lines; hands back each reply, framed as the wire contract says.
 
     TCP is a byte stream: one dataReceived is not one message. A reply ends at "\\n"
     (on b"\\n" alone, not LineReceiver's default b"\\r\\n"); the bytes after it are the
     next reply's. The lecture's server frames nothing: its bare reply ends when the
-    server closes, or pauses PAUSE seconds. LineReceiver, not LineOnlyReceiver: its
-    clearLineBuffer() hands out the bytes after the last "\\n" (a bare reply).
+    server closes, or pauses PAUSE seconds (TimeoutMixin's timeout, running only while
+    a reply is awaited and bytes without "\\n" came). LineReceiver, not
+    LineOnlyReceiver: its clearLineBuffer() hands out the bytes after the last "\\n".
     """
 
     delimiter = b"\n"
@@ -203,11 +205,10 @@ class LineClient(LineReceiver):
     MAX_LENGTH = sys.maxsize
 
     def __init__(self, clock):
-        self.clock = clock  # the reactor, or a test's Clock: for the pause
+        self.callLater = clock.callLater  # the reactor's, or a test's Clock's: the pause
         self._lines = deque()  # reply lines received and not handed out yet, without "\n"
         self._partial = False  # bytes after the last "\n" wait in LineReceiver's buffer
         self._waiting = None  # the Deferred of the reply asked for, or None
-        self._pause = None  # the timer ending a bare reply: set only while one may come
         self._ended = None  # once the connection is gone: the Failure that says why
 
     def ask(self, request):
@@ -216,14 +217,14 @@ class LineClient(LineReceiver):
         self.sendLine(request)  # ignored once closed: a reply may still be here
         reply = self._waiting = Deferred(canceller=lambda _: self._hand_out(None))
         self._deliver()  # it may be here already, or the connection gone
-        self._watch_pause(restart=False)
+        self._watch_pause()
         return reply
 
     def dataReceived(self, data):
         super().dataReceived(data)  # calls lineReceived for each whole line
         # What LineReceiver keeps is what follows the last "\n" it was given.
         self._partial = not data.endswith(b"\n")
-        self._watch_pause(restart=True)  # a bare reply ends PAUSE after its last byte
+        self._watch_pause()  # a bare reply ends PAUSE after its last byte
 
     def lineReceived(self, line):
         if line.endswith(b"\r"):
@@ -242,17 +243,14 @@ class LineClient(LineReceiver):
         elif self._waiting is not None and self._ended is not None:
             self._hand_out(self.take_unended() or self._ended)  # bare, then closed; or none
 
-    def _watch_pause(self, restart):
-        """Time the pause only while a reply is awaited and bytes without "\\n" came."""
-        if self._waiting is None or not self._partial or self._ended is not None:
-            if self._pause is not None and self._pause.active():
-                self._pause.cancel()  # not the pause that ends this reply: an old one
-            self._pause = None
-        elif self._pause is None:
-            # The server paused after bytes without "\n": they are the reply.
-            self._pause = self.clock.callLater(PAUSE, lambda: self._hand_out(self.take_unended()))
-        elif restart:
-            self._pause.reset(PAUSE)
+    def _watch_pause(self):
+        """Time the pause (from the last byte) only while it can end a bare reply."""
+        armed = self._waiting is not None and self._partial and self._ended is None
+        self.setTimeout(PAUSE if armed else None)
+
+    def timeoutConnection(self):
+        """The server paused after bytes without "\\n": they are the reply."""
+        self._hand_out(self.take_unended())
 
     def take_unended(self):
         """Take the bytes received after the last "\\n": a reply that has not ended yet."""
@@ -262,7 +260,7 @@ class LineClient(LineReceiver):
     def _hand_out(self, reply):
         """Fire the awaited Deferred with reply (None: it was cancelled, timed out)."""
         waiting, self._waiting = self._waiting, None
-        self._watch_pause(restart=False)
+        self._watch_pause()
         if reply is not None:
             fire(waiting, reply)  # may ask the next one at once, from here
 
