@@ -53,7 +53,7 @@ def main(reactor, session, args):
     def on_ctrl_c(signum, frame):
         nonlocal interrupted
         interrupted = True  # counts even when the session ends before the reactor hears
-        reactor.callFromThread(running.cancel)  # the safe way out of a signal handler
+        reactor.callFromThread(lambda: running.cancel())  # the safe way out of a handler
 
     def exit_status(result):
         if interrupted:  # and nothing more from the session: no line about a lost connection
@@ -300,7 +300,8 @@ async def udp_ask(reactor, server, request, host, port, timeout):
     try:
         listening = reactor.listenUDP(0, catcher, interface=interface, maxPacketSize=MAX_DATAGRAM)
     except error.CannotListenError as failure:  # no IPv6 on this computer, say
-        raise cannot_connect(host, port, failure.socketError.strerror or failure.socketError)
+        raise cannot_connect(host, port,
+                             failure.socketError.strerror or failure.socketError) from None
     try:
         for _ in range(TRIES):
             try:
