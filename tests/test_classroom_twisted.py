@@ -4,12 +4,11 @@ endpoints listens. The behaviour every implementation shares (the cap on real
 connections, the address lines in a private network namespace) is tests/test_classroom.py's.
 """
 
-import socket
-
 import pytest
 from twisted.internet.address import IPv4Address
 
 from tests import harness
+from tests.test_classroom import from_address
 from tests.test_twisted_units import TCPTransport, connect
 from twisted_impl import common, server as twisted_server
 from twisted_impl.ex2_sum import tcpserver as ex2_tcp
@@ -102,17 +101,6 @@ def test_per_address_before_max_clients(monkeypatch):
     assert arrive(factory, "127.0.0.3")[1].value() == b"ERROR server busy (max 2 clients)\n"
 
 
-# ---------------------------------------------------------------- real processes
-
-def connect_from(source, port, timeout=10.0):
-    """A TCP connection to 127.0.0.1:port from the loopback address `source`."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    sock.bind((source, 0))
-    sock.connect((harness.HOST, port))
-    return sock
-
-
 def ask(sock, line=b"3 4\n", reply=b"7\n"):
     sock.sendall(line)
     assert harness.read_exactly(sock, len(reply)) == reply
@@ -164,11 +152,11 @@ def test_twistd_explicit_cap_on_a_listen_endpoint():
                                    "--max-per-address", "1"])
     try:
         port = server.ports["TCP"]
-        with connect_from("127.0.0.2", port) as held:
+        with from_address(port, "127.0.0.2") as held:
             ask(held)
-            with connect_from("127.0.0.2", port) as sock:
+            with from_address(port, "127.0.0.2") as sock:
                 assert harness.read_until_eof(sock) == too_many(1)
-            with connect_from("127.0.0.3", port) as sock:
+            with from_address(port, "127.0.0.3") as sock:
                 ask(sock)
     finally:
         server.stop()
