@@ -179,11 +179,7 @@ def test_twistd_default_follows_where_it_listens(monkeypatch, host, given, expec
     top = service.ex2_sum.makeService(options)
     udp = [s for s in top if isinstance(s, service.AnnouncedUDPServer)][0]
 
-    def fake_port():
-        udp.datagram_protocol.transport = FakeUDPPort(host)
-        return FakeUDPPort(host)
-
-    monkeypatch.setattr(udp, "_getPort", fake_port)
+    monkeypatch.setattr(udp, "_listen", lambda: setattr(udp, "port", FakeUDPPort(host)))
     udp.startService()
     assert udp.datagram_protocol.max_rate == expected
     udp.stopService()

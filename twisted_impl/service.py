@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 
-from twisted.application import internet, service
+from twisted.application import service
 from twisted.internet import reactor
 from twisted.internet.defer import maybeDeferred
 from twisted.internet.endpoints import serverFromString
@@ -136,28 +136,41 @@ class AnnouncedTCPServer(service.Service):
             return maybeDeferred(port.stopListening)
 
 
-class AnnouncedUDPServer(internet.UDPServer):
-    """internet.UDPServer on listen_udp (datagrams whole, "::" serving IPv4 too) that logs
-    where it listens."""
+class AnnouncedUDPServer(service.Service):
+    """Listen for datagrams at start-up (listen_udp: datagrams whole, "::" serving IPv4
+    too), and log where, as AnnouncedTCPServer does for its endpoint."""
 
     def __init__(self, host, port, protocol, rate_by_host=False):
-        super().__init__(port, protocol)
         self.host = host
+        self.port_number = port
         self.datagram_protocol = protocol
         self.rate_by_host = rate_by_host  # no --max-rate: the default by where it listens
+        self.port = None
 
-    def _getPort(self):
+    def privilegedStartService(self):
+        super().privilegedStartService()
+        self._listen()
+
+    def _listen(self):
         # The host name is resolved here, at start-up, not when the options are read: one
         # that does not resolve is a start-up failure like a port in use (one line, status 1).
-        port, protocol = self.args
-        return listen_udp(port, protocol, ip_address(self.host), reactor)
+        self.port = listen_udp(self.port_number, self.datagram_protocol,
+                               ip_address(self.host), reactor)
 
     def startService(self):
         super().startService()
-        address = self.datagram_protocol.transport.getHost()
+        if self.port is None:  # `python3 -m twisted` (twist) has no privileged start
+            self._listen()
+        address = self.port.getHost()
         announce("UDP", self.host, address.port)
         if self.rate_by_host and default_rate(address.host) is not None:
             self.datagram_protocol.max_rate = RATE  # open to the network
+
+    def stopService(self):
+        super().stopService()
+        if self.port is not None:
+            port, self.port = self.port, None
+            return maybeDeferred(port.stopListening)
 
 
 def listen_failure(error):
