@@ -238,3 +238,42 @@ def test_max_clients_must_be_a_positive_whole_number(together, impl, value):
     whole number: '0'` and exit 2 from the TCP servers. (Every run at once: `together`.)"""
     together(_max_clients_must_be_a_positive_whole_number,
              [(i, v) for i in ("basic", "twisted") for v in MAX_CLIENTS_VALUES], (impl, value))
+
+
+# A Twisted server run with an observer that says, when the listening line is logged,
+# whether Ctrl+C and `kill` would already reach the reactor's handlers.
+HANDLERS_READY = """import runpy, signal, sys
+from twisted.logger import globalLogPublisher
+def check(event):
+    if "listening on" in event.get("log_format", ""):
+        ready = (signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+                 and signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL)
+        print("handlers ready" if ready else "handlers NOT ready", file=sys.__stderr__, flush=True)
+globalLogPublisher.addObserver(check)
+sys.argv[0] = sys.argv[1]
+if sys.argv[1] == "twistd":
+    from twisted.scripts.twistd import run
+    del sys.argv[1]
+    run()
+else:
+    runpy.run_module(sys.argv.pop(1), run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("argv", [
+    ["twisted_impl.ex2_sum.tcpserver", "--port", "0"],
+    ["twisted_impl.ex2_sum.udpserver", "--port", "0"],
+    ["twistd", "-n", "--pidfile=", "--logfile=-", "ex2-sum", "--port", "0"]],
+    ids=["twisted-tcp", "twisted-udp", "twistd"])
+def test_listening_line_only_once_ctrl_c_works(tmp_path, argv):
+    """A Twisted server says "listening ..., Ctrl+C to stop" only once the reactor's
+    signal handlers are in place: a Ctrl+C or `kill` sent the moment the line appears
+    stops the server as promised, instead of landing in the start-up code (which then
+    served on, deaf to the signal: a flaky test found it)."""
+    server = harness.start_server([harness.PYTHON, "-c", HANDLERS_READY] + argv, tmp_path)
+    try:
+        server.ports
+        assert server.interrupt()[0] in (0, -signal.SIGINT)
+        assert server.stderr().decode().split("\n")[:-1] == ["handlers ready"] * len(server.ports)
+    finally:
+        server.stop()

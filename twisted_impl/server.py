@@ -591,16 +591,19 @@ def exit_if_cannot_listen(host, port):
         raise SystemExit(1) from None
 
 
-def announce(kind, host, port, tls=False):
-    """Log the listening line, and the addresses students use on a wildcard host."""
-    log.info("{kind} server listening on {host} port {port}, Ctrl+C to stop",
-             kind="TLS" if tls else kind, host=host, port=port)
+def announce(reactor, kind, host, port, tls=False):
+    """Log the listening line, and the addresses students use on a wildcard host, once the
+    reactor runs: only from then on does Ctrl+C stop the server as the line says (a
+    Ctrl+C before it would land in whatever code runs, and a test signals at once)."""
+    reactor.callWhenRunning(
+        log.info, "{kind} server listening on {host} port {port}, Ctrl+C to stop",
+        kind="TLS" if tls else kind, host=host, port=port)
     for line in address_lines(host, port):
-        log.info("{line}", line=line)
+        reactor.callWhenRunning(log.info, "{line}", line=line)
 
 
 async def serve_until_stopped(reactor, kind, host, listening):
-    announce(kind, host, listening.getHost().port)
+    announce(reactor, kind, host, listening.getHost().port)
     # Ctrl+C stops the reactor (Twisted handles SIGINT); task.react then exits with 0.
     reactor.addSystemEventTrigger("after", "shutdown", log.info, "Server stopped")
     await Deferred()  # never fires: a server serves until it is stopped

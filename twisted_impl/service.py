@@ -122,10 +122,10 @@ class AnnouncedTCPServer(service.Service):
             self._listen()
         address = self.port.getHost()
         if not hasattr(address, "port"):  # a UNIX socket: a path, no host or port
-            log.info("Stream server listening on unix socket {path}",
-                     path=os.fsdecode(address.name))
+            reactor.callWhenRunning(log.info, "Stream server listening on unix socket {path}",
+                                    path=os.fsdecode(address.name))
             return
-        announce("TCP", self.host or address.host, address.port, self.tls)
+        announce(reactor, "TCP", self.host or address.host, address.port, self.tls)
         if self.cap_by_host and default_per_address(address.host) is not None:
             self.factory.max_per_address = PER_ADDRESS  # open to the network somewhere
 
@@ -162,7 +162,7 @@ class AnnouncedUDPServer(service.Service):
         if self.port is None:  # `python3 -m twisted` (twist) has no privileged start
             self._listen()
         address = self.port.getHost()
-        announce("UDP", self.host, address.port)
+        announce(reactor, "UDP", self.host, address.port)
         if self.rate_by_host and default_rate(address.host) is not None:
             self.datagram_protocol.max_rate = RATE  # open to the network
 
