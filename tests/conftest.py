@@ -32,14 +32,25 @@ def pytest_configure(config):
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def pytest_collection_modifyitems(items):
+    """The tests of modules with background checks (see `background`) run last: their
+    checks then overlap the rest of the suite instead of being waited for at once."""
+    items.sort(key=lambda item: hasattr(getattr(item, "module", None), "start_in_background"))
+
+
 def pytest_collection_finish(session):
-    """Start making the venvs of the Twisted version tests at once, in the background."""
+    """Let each test module that has a `start_in_background(background, items)` start its
+    slow, self-contained checks at once (given its tests that will run), so that they
+    run beside the rest of the suite: see `background`."""
     if session.config.option.collectonly:
         return
-    if any(item.nodeid.startswith("tests/test_versions.py::test_twisted_on_python")
-           for item in session.items):
-        from tests import test_versions
-        test_versions.start_making_venvs()
+    items = {}
+    for item in session.items:
+        module = getattr(item, "module", None)
+        if hasattr(module, "start_in_background"):
+            items.setdefault(module, []).append(item)
+    for module, its_items in items.items():
+        module.start_in_background(_background(session.config), its_items)
 
 
 class ServerPool:
@@ -50,8 +61,15 @@ class ServerPool:
         self.servers = {}
         self.lock = threading.Lock()
 
-    def get(self, impl, exercise, transport):
-        """The shared server for (impl, exercise, transport), started if needed."""
+    def start_all(self):
+        """Start every shared server at once, without waiting: their start-ups overlap
+        (one after the other, each waited for, they took seconds)."""
+        for impl in harness.SERVER_IMPLS:
+            for exercise in harness.SERVICES:
+                for transport in harness.TRANSPORTS:
+                    self._server(impl, exercise, transport)
+
+    def _server(self, impl, exercise, transport):
         key = (impl, exercise, "both" if impl == "twistd" else transport)
         with self.lock:
             server = self.servers.get(key)
@@ -60,6 +78,11 @@ class ServerPool:
                     server.stop()
                 server = harness.start(impl, exercise, transport, directory=self.directory)
                 self.servers[key] = server
+        return server
+
+    def get(self, impl, exercise, transport):
+        """The shared server for (impl, exercise, transport), started if needed."""
+        server = self._server(impl, exercise, transport)
         server.ports  # wait until it listens (raises with its output if it cannot)
         return server
 
@@ -78,6 +101,7 @@ def pool(tmp_path_factory):
     """The session's shared servers."""
     servers = ServerPool(tmp_path_factory.mktemp("servers"))
     try:
+        servers.start_all()
         yield servers
     finally:
         servers.stop_all()
@@ -143,49 +167,79 @@ class Together:
     `directory` is an empty folder of the body's own, as `tmp_path` is a test's.
     """
 
-    def __init__(self, tmp_path_factory):
-        self.tmp_path_factory = tmp_path_factory
-        self.outcomes = {}
+    def __init__(self, mktemp):
+        self.mktemp = mktemp  # mktemp(name): a new empty folder
+        self.runs = {}
         self.lock = threading.Lock()
 
-    def _run_one(self, body, param, folder):
-        # tmp_path_factory.mktemp is not safe in threads: one folder per body, made
-        # beforehand, and a folder per parameter in it.
-        with servers_in(tempfile.mkdtemp(prefix="case-", dir=folder)) as start:
-            body(start, *param)  # start.directory: a folder of its own, like tmp_path
-
-    def __call__(self, body, params, param):
-        """Run body(start, *p) for every p of `params` (once), then re-raise what
-        body(start, *param) raised, if anything. A parameter is a tuple of the test's
-        arguments, or the one argument itself."""
+    def start(self, body, params):
+        """Start body(start, *p) for every p of `params` in threads, unless they were
+        started already. A parameter is a tuple of the test's arguments, or the one
+        argument itself."""
         key = getattr(body, "func", body)  # a functools.partial of the same body
         params = [p if isinstance(p, tuple) else (p,) for p in params]
-        param = param if isinstance(param, tuple) else (param,)
         with self.lock:
-            if key not in self.outcomes:
-                outcomes = [RuntimeError("the body did not end")] * len(params)
-                folder = self.tmp_path_factory.mktemp(key.__name__.strip("_")[:40])
+            if key in self.runs:
+                return key
+            outcomes = [(RuntimeError("the body did not end"), None)] * len(params)
+            # mktemp (tmp_path_factory's) is not safe in threads: one folder per body,
+            # made here, and a folder per parameter in it.
+            folder = self.mktemp(key.__name__.strip("_")[:40])
 
-                def call(i):
-                    try:
-                        self._run_one(body, params[i], folder)
-                        outcomes[i] = None
-                    except BaseException as error:  # noqa: B036 (re-raised by its test)
-                        outcomes[i] = error
+            def call(i):
+                try:
+                    with servers_in(tempfile.mkdtemp(prefix="case-", dir=folder)) as start:
+                        outcomes[i] = (None, body(start, *params[i]))
+                except BaseException as error:  # noqa: B036 (re-raised by its test)
+                    outcomes[i] = (error, None)
 
-                threads = [threading.Thread(target=call, args=(i,)) for i in range(len(params))]
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join()
-                self.outcomes[key] = (params, outcomes)
-        params, outcomes = self.outcomes[key]
-        outcome = outcomes[params.index(param)]  # by equality: parameters may be lists
-        if outcome is not None:
-            raise outcome
+            threads = [threading.Thread(target=call, args=(i,), daemon=True)
+                       for i in range(len(params))]
+            for thread in threads:
+                thread.start()
+            self.runs[key] = (params, outcomes, threads)
+        return key
+
+    def __call__(self, body, params, param):
+        """Run body(start, *p) for every p of `params` (once), then return what
+        body(start, *param) returned, or re-raise what it raised."""
+        params, outcomes, threads = self.runs[self.start(body, params)]
+        for thread in threads:
+            thread.join()
+        param = param if isinstance(param, tuple) else (param,)
+        error, result = outcomes[params.index(param)]  # by equality: parameters may be lists
+        if error is not None:
+            raise error
+        return result
 
 
 @pytest.fixture(scope="module")
 def together(tmp_path_factory):
     """A module's `Together`: see there."""
-    return Together(tmp_path_factory)
+    return Together(tmp_path_factory.mktemp)
+
+
+@pytest.fixture(scope="session")
+def background(request):
+    """The session's `Together`, whose bodies a test module may start as soon as the
+    collection ends (see pytest_collection_finish): slow checks that need nothing from
+    the other tests then run beside them, and their tests wait for their outcome."""
+    return _background(request.config)
+
+
+def _background(config):
+    if not hasattr(config, "sockets_background"):
+        folder = Path(tempfile.mkdtemp(prefix="sockets-background-"))
+        config.sockets_background = Together(
+            lambda name: Path(tempfile.mkdtemp(prefix=name + "-", dir=folder)))
+        config.sockets_background.folder = folder
+    return config.sockets_background
+
+
+def pytest_unconfigure(config):
+    """Remove the background bodies' folders (their tests have ended; a body still running
+    after an interrupted run keeps its folder)."""
+    together = getattr(config, "sockets_background", None)
+    if together is not None and not any(
+            thread.is_alive() for _, _, threads in together.runs.values() for thread in threads):
+        shutil.rmtree(together.folder, ignore_errors=True)

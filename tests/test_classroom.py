@@ -9,6 +9,7 @@ own network: skipped where unshare or ip are missing or not permitted, failed un
 The same tests run against the basic scripts, the Twisted programs and the twistd services.
 """
 
+import functools
 import importlib.util
 import json
 import os
@@ -200,18 +201,27 @@ def test_no_cap_on_loopback_by_default(together, impl):
 UNSHARE = ["unshare", "--net", "--uts"]
 
 
-def namespace_or_skip():
-    """The command that makes a private network namespace: unshare, as root or in a user
-    namespace of its own. Skip without unshare and ip, or when neither way is permitted;
-    fail instead under CI, whose .ci/run installs them."""
+@functools.lru_cache(maxsize=None)
+def _namespace_prefix():
+    """(the command that makes a private network namespace, or None; the reason if None)."""
     problem = "unshare or ip is missing (apt-get install util-linux iproute2)"
     if shutil.which("unshare") and shutil.which("ip"):
         for prefix in (UNSHARE, UNSHARE + ["--map-root-user"]):
             probe = subprocess.run(prefix + ["ip", "link", "set", "lo", "up"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=30)
             if probe.returncode == 0:
-                return prefix
+                return tuple(prefix), None
             problem = "no private network namespace here: " + probe.stderr.decode().strip()
+    return None, problem
+
+
+def namespace_or_skip():
+    """The command that makes a private network namespace: unshare, as root or in a user
+    namespace of its own (probed once). Skip without unshare and ip, or when neither way
+    is permitted; fail instead under CI, whose .ci/run installs them."""
+    prefix, problem = _namespace_prefix()
+    if prefix is not None:
+        return list(prefix)
     if os.environ.get("CI"):
         pytest.fail(problem)
     pytest.skip(problem)
@@ -289,21 +299,30 @@ WILDCARD_CASES = [(impl, transport) for impl in ("basic", "twisted") for transpo
     ("twistd", "tcp")]
 
 
+HOSTS = [("0.0.0.0", ["10.11.12.13"], False), ("::", ["10.11.12.13", "fd00::13"], False),
+         ("::", ["10.11.12.13", "fd00::13"], True)]
+WILDCARD_PARAMS = [case + host for case in WILDCARD_CASES for host in HOSTS]
+
+
 @pytest.mark.parametrize("impl, transport", WILDCARD_CASES, ids=["-".join(c) for c in WILDCARD_CASES])
-@pytest.mark.parametrize("host, addresses, v6only", [
-    ("0.0.0.0", ["10.11.12.13"], False), ("::", ["10.11.12.13", "fd00::13"], False),
-    ("::", ["10.11.12.13", "fd00::13"], True)], ids=["0.0.0.0", "::", "::-v6only"])
-def test_wildcard_prints_the_addresses_students_can_use(impl, transport, host, addresses, v6only):
+@pytest.mark.parametrize("host, addresses, v6only", HOSTS, ids=["0.0.0.0", "::", "::-v6only"])
+def test_wildcard_prints_the_addresses_students_can_use(together, impl, transport, host,
+                                                         addresses, v6only):
     """Listening on 0.0.0.0 (IPv4 only) or :: (IPv4 then IPv6), right after its listening
     line a server prints `Students can connect to ADDRESS port PORT` for the namespace's
     own addresses (loopback and link-local left out), and a client of 10.11.12.13 gets its
     answer (also where "::" takes no IPv4 unless asked: v6only); on 0.0.0.0, TCP, the
-    default cap is 8 per address."""
-    prefix = namespace_or_skip()
+    default cap is 8 per address. (Every case at once, each in a namespace of its own:
+    `together`.)"""
+    together(_wildcard, WILDCARD_PARAMS, (impl, transport, host, addresses, v6only))
+
+
+def _wildcard(start, impl, transport, host, addresses, v6only):
     exercise = "ex2_sum"
     cap = transport == "tcp" and host == "0.0.0.0"
-    seen = in_namespace(prefix, impl=impl, exercise=exercise, transport=transport, host=host,
-                        options=[], veth=True, lines=len(addresses), cap=cap, v6only=v6only)
+    seen = in_namespace(namespace_or_skip(), impl=impl, exercise=exercise, transport=transport,
+                        host=host, options=[], veth=True, lines=len(addresses), cap=cap,
+                        v6only=v6only)
     assert seen["lines"] == expected_lines(seen, addresses)
     assert seen["lines"][0] == f"{transport.upper()} server listening on {host} port {seen['port']}, Ctrl+C to stop"
     assert seen["reply"] == "7\n"
@@ -317,8 +336,13 @@ NO_NETWORK_CASES = [("basic", ex, t) for ex in harness.SERVICES for t in harness
 
 @pytest.mark.parametrize("impl, exercise, transport", NO_NETWORK_CASES,
                          ids=["-".join(c) for c in NO_NETWORK_CASES])
-def test_wildcard_without_a_network(impl, exercise, transport):
-    """With only loopback up, every server on 0.0.0.0 says so in one line after listening."""
+def test_wildcard_without_a_network(together, impl, exercise, transport):
+    """With only loopback up, every server on 0.0.0.0 says so in one line after listening.
+    (Every case at once: `together`.)"""
+    together(_without_a_network, NO_NETWORK_CASES, (impl, exercise, transport))
+
+
+def _without_a_network(start, impl, exercise, transport):
     seen = in_namespace(namespace_or_skip(), impl=impl, exercise=exercise, transport=transport,
                         host="0.0.0.0", options=[], veth=False, lines=1, cap=False)
     assert seen["lines"] == expected_lines(seen, [])

@@ -319,10 +319,15 @@ def inside(impl):
 
 
 @pytest.mark.parametrize("impl", harness.SERVER_IMPLS)
-def test_default_rate_on_a_network(impl):
+def test_default_rate_on_a_network(together, impl):
     """On 0.0.0.0 without --max-rate, a burst of 120 datagrams from a network address
     (10.11.12.13, in a private network namespace) gets exactly 100 replies and one
-    "Too many datagrams" line."""
+    "Too many datagrams" line. (Every implementation at once, each in a namespace of its
+    own: `together`.)"""
+    together(_default_rate_on_a_network, harness.SERVER_IMPLS, impl)
+
+
+def _default_rate_on_a_network(start, impl):
     from tests import test_classroom
     prefix = test_classroom.namespace_or_skip()
     code = "import sys; from tests import test_udp_rate; test_udp_rate.inside(sys.argv[1])"

@@ -22,7 +22,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -164,21 +163,33 @@ def check_every_exchange(program, directory):
 
 
 @pytest.mark.parametrize("python", pythons_params(PYTHONS))
-def test_basic_on_python(python, tmp_path):
-    """Every basic/ server and client, TCP and UDP, makes one exact exchange under this Python."""
-    check_every_exchange(lambda ex, tr, role: [python, f"basic/{ex}/{tr}{role}.py"], tmp_path)
+def test_basic_on_python(background, python):
+    """Every basic/ server and client, TCP and UDP, makes one exact exchange under this
+    Python. (Run beside the rest of the suite: `start_in_background`.)"""
+    background(_basic_on_python, [path for _, path in PYTHONS], python)
+
+
+def _basic_on_python(start, python):
+    check_every_exchange(lambda ex, tr, role: [python, f"basic/{ex}/{tr}{role}.py"],
+                         start.directory)
 
 
 @pytest.mark.parametrize("python", pythons_params(TWISTED_PYTHONS))
-def test_twisted_on_python(python, tmp_path):
+def test_twisted_on_python(background, python):
     """Every twisted_impl/ server and client, TCP and UDP, makes one exact exchange under
-    this Python, and its venv's twistd finds the project's services and serves."""
+    this Python, and its venv's twistd finds the project's services and serves. (Run
+    beside the rest of the suite, its venv made first if needed: `start_in_background`.)"""
+    background(_twisted_on_python, [path for _, path in TWISTED_PYTHONS], python)
+
+
+def _twisted_on_python(start, python):
     bin_dir = venv_for(python)
     venv_python = str(bin_dir / "python")
     check_every_exchange(
-        lambda ex, tr, role: [venv_python, "-m", f"twisted_impl.{ex}.{tr}{role}"], tmp_path)
+        lambda ex, tr, role: [venv_python, "-m", f"twisted_impl.{ex}.{tr}{role}"],
+        start.directory)
     service = harness.start_server(
-        [str(bin_dir / "twistd"), "-n", "ex2-sum", "--host", HOST, "--port", "0"], tmp_path)
+        [str(bin_dir / "twistd"), "-n", "ex2-sum", "--host", HOST, "--port", "0"], start.directory)
     try:
         ports = service.ports
         assert harness.tcp_exchange(ports["TCP"], b"3 4\n") == b"7\n"
@@ -187,24 +198,15 @@ def test_twisted_on_python(python, tmp_path):
         service.stop()
 
 
-# ---------------------------------------------------------- the venvs for Twisted
-
-def start_making_venvs():
-    """Make the Twisted venvs in a thread while the rest of the suite runs, so that a first
-    run's pip install overlaps the other tests' waiting instead of adding to it.
-
-    conftest.py calls this when test_twisted_on_python is among the tests to run; the test
-    then waits for the venv through venv_for's lock, and makes it again, reporting why,
-    if the thread could not.
-    """
-    def make():
-        for _, path in TWISTED_PYTHONS:
-            try:
-                venv_for(path)
-            except BaseException:  # pytest's skip and fail too: the test will say it
-                pass
-
-    threading.Thread(target=make, daemon=True).start()
+def start_in_background(background, items):
+    """Start the checks of the tests to run at once (conftest.py calls this when the
+    collection ends): other Pythons' process start-ups, and the first time the making of a
+    venv (about 10 s of pip), then overlap the rest of the suite instead of adding to it."""
+    names = {item.originalname for item in items}
+    if "test_basic_on_python" in names:
+        background.start(_basic_on_python, [path for _, path in PYTHONS])
+    if "test_twisted_on_python" in names:
+        background.start(_twisted_on_python, [path for _, path in TWISTED_PYTHONS])
 
 
 def venv_for(python):

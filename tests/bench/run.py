@@ -599,6 +599,8 @@ def main(argv=None):
                         help="let the scheduler place server and generator")
     parser.add_argument("--idle", type=int, help="idle connections (default 10000, quick 1000)")
     parser.add_argument("--duration", type=float, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float,
+                        help="seconds of load before each measured run (default 0.2, quick 0.1)")
     parser.add_argument("--servers", help="comma-separated subset of: "
                         + ", ".join(s.name for s in SERVERS) + " (default: all but the "
                         + "traced ones)")
@@ -608,6 +610,8 @@ def main(argv=None):
 
     rounds = args.rounds or (1 if args.quick else 3)
     timing = (0.1, args.duration or 0.2) if args.quick else (0.2, args.duration or 0.8)
+    if args.warmup is not None:
+        timing = (args.warmup, timing[1])
     idle_n = args.idle or (1000 if args.quick else 10000)
     notes = []
 
