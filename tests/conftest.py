@@ -39,11 +39,14 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_collection_finish(session):
-    """Let each test module that has a `start_in_background(background, items)` start its
-    slow, self-contained checks at once (given its tests that will run), so that they
-    run beside the rest of the suite: see `background`."""
+    """Start the shared servers if a test will use them, and let each test module that has
+    a `start_in_background(background, items)` start its slow, self-contained checks
+    (given its tests that will run): all of it then runs beside the first tests instead
+    of being waited for. See `pool` and `background`."""
     if session.config.option.collectonly:
         return
+    if any("pool" in getattr(item, "fixturenames", ()) for item in session.items):
+        _pool(session.config).start_all()
     items = {}
     for item in session.items:
         module = getattr(item, "module", None)
@@ -97,14 +100,29 @@ class ServerPool:
 
 
 @pytest.fixture(scope="session")
-def pool(tmp_path_factory):
-    """The session's shared servers."""
-    servers = ServerPool(tmp_path_factory.mktemp("servers"))
+def pool(request):
+    """The session's shared servers (started when the collection ends)."""
+    servers = _pool(request.config)
     try:
         servers.start_all()
         yield servers
     finally:
         servers.stop_all()
+
+
+def _session_folder(config):
+    """A folder for the session's shared servers and background checks, made before any
+    test runs (so without tmp_path_factory), removed at the end."""
+    if not hasattr(config, "sockets_folder"):
+        config.sockets_folder = Path(tempfile.mkdtemp(prefix="sockets-session-"))
+    return config.sockets_folder
+
+
+def _pool(config):
+    if not hasattr(config, "sockets_pool"):
+        config.sockets_pool = ServerPool(_session_folder(config) / "servers")
+        config.sockets_pool.directory.mkdir()
+    return config.sockets_pool
 
 
 @contextlib.contextmanager
@@ -229,17 +247,17 @@ def background(request):
 
 def _background(config):
     if not hasattr(config, "sockets_background"):
-        folder = Path(tempfile.mkdtemp(prefix="sockets-background-"))
+        folder = _session_folder(config)
         config.sockets_background = Together(
             lambda name: Path(tempfile.mkdtemp(prefix=name + "-", dir=folder)))
-        config.sockets_background.folder = folder
     return config.sockets_background
 
 
 def pytest_unconfigure(config):
-    """Remove the background bodies' folders (their tests have ended; a body still running
-    after an interrupted run keeps its folder)."""
+    """Remove the session's folder (every test has ended; after an interrupted run, a
+    background body may still be running: then the folder is left)."""
     together = getattr(config, "sockets_background", None)
-    if together is not None and not any(
-            thread.is_alive() for _, _, threads in together.runs.values() for thread in threads):
-        shutil.rmtree(together.folder, ignore_errors=True)
+    running = together is not None and any(
+        thread.is_alive() for _, _, threads in together.runs.values() for thread in threads)
+    if hasattr(config, "sockets_folder") and not running:
+        shutil.rmtree(config.sockets_folder, ignore_errors=True)

@@ -144,8 +144,14 @@ def test_readme_commands_use_this_python(tmp_path):
     assert result.stdout.decode().split("\n") == [sys.prefix, str(scripts / "twistd"), ""]
 
 
-def test_readme_test_slices_select_tests():
-    """Each `-k` (or file) example of "Running the tests" selects at least one test."""
+def test_readme_test_slices_select_tests(background):
+    """Each `-k` (or file) example of "Running the tests" selects at least one test.
+    (Each is a pytest of its own, seconds of collecting: run beside the suite, see
+    `start_in_background`.)"""
+    background(_readme_test_slices_select_tests, [()], ())
+
+
+def _readme_test_slices_select_tests(start):
     section = README[README.index("## Running the tests"):]
     block = CONSOLE_OR_PLAIN.search(section).group(1).strip().split("\n")
     commands = [shlex.split(line.split("  #")[0]) for line in block]
@@ -161,6 +167,13 @@ def test_readme_test_slices_select_tests():
         last = result.stdout.decode().strip().split("\n")[-1]
         assert result.returncode == 0 and re.match(r"[1-9]\d*(/\d+)? tests? collected", last), (
             command, last)
+
+
+def start_in_background(background, items):
+    """Start the `-k` examples' collections when the collection ends (conftest.py calls
+    this): they need nothing from the other tests."""
+    if any(item.originalname == "test_readme_test_slices_select_tests" for item in items):
+        background.start(_readme_test_slices_select_tests, [()])
 
 
 def test_lecture_map_quotes_real_lines():
