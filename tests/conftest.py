@@ -1,11 +1,16 @@
-"""Fixtures shared by the conformance suite: a pool of running servers, and the checks
-that no process outlives the session.
+"""Fixtures shared by the conformance suite: a pool of running servers, test bodies run
+together in threads, and the checks that no process outlives the session.
 
-Starting a Twisted program costs about 0.3 s, so one server per (implementation,
-exercise, transport) is started on first use and shared by every test that does not
-need a fresh one; a twistd service serves TCP and UDP from one process, so it is shared
-by both transports. Tests that change a server's state (Ctrl+C, --timeout, memory
-measurements) start their own with `harness.start` and stop it themselves.
+Starting a Twisted program costs about 0.2 s of CPU, so one server per (implementation,
+exercise, transport) is started when the collection ends and shared by every test that
+does not need a fresh one; a twistd service serves TCP and UDP from one process, so it is
+shared by both transports. Tests that change a server's state (Ctrl+C, --timeout, memory
+measurements) start their own with `fresh` or `together` and stop them when they end.
+
+The suite runs in one process on two cores: what keeps it fast is overlap. `together`
+runs one test body for all its parameters at once; `background` starts a few slow,
+self-contained checks (the benchmark's quick run, other Pythons) as soon as the
+collection ends, and their tests run last.
 """
 
 import contextlib
@@ -57,7 +62,8 @@ def pytest_collection_finish(session):
 
 
 class ServerPool:
-    """Servers started on first use, stopped at the end of the session."""
+    """Servers started all at once when the collection ends (again if one died), stopped
+    at the end of the session."""
 
     def __init__(self, directory):
         self.directory = directory

@@ -209,6 +209,8 @@ def start_in_background(background, items):
         background.start(_twisted_on_python, [path for _, path in TWISTED_PYTHONS])
 
 
+# ---------------------------------------------------------- the venvs for Twisted
+
 def venv_for(python):
     """The bin folder of a venv made with `python` as the README says, made once and kept.
 
