@@ -19,6 +19,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -107,13 +108,11 @@ class ServerPool:
 
 @pytest.fixture(scope="session")
 def pool(request):
-    """The session's shared servers (started when the collection ends)."""
+    """The session's shared servers (started when the collection ends, stopped by
+    `no_process_left_behind`)."""
     servers = _pool(request.config)
-    try:
-        servers.start_all()
-        yield servers
-    finally:
-        servers.stop_all()
+    servers.start_all()
+    return servers
 
 
 def _session_folder(config):
@@ -161,9 +160,22 @@ def fresh(tmp_path):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def no_process_left_behind():
-    """At the end of the session, every process the suite started is gone."""
+def no_process_left_behind(request):
+    """At the end of the session, every process the suite started is gone.
+
+    The shared servers and the background checks start when the collection ends, before
+    any test: they are stopped here, even when no test that uses them ran (Ctrl+C, -x).
+    A background check still running then belongs to a test that never ran: its
+    processes are killed, not reported.
+    """
     yield
+    config = request.config
+    if hasattr(config, "sockets_pool"):
+        config.sockets_pool.stop_all()
+    together = getattr(config, "sockets_background", None)
+    if together is not None and together.running():
+        harness.kill_all()
+        together.join(10)
     left = harness.leftovers()
     harness.kill_all()
     assert left == [], f"processes left running: {left}"
@@ -224,6 +236,17 @@ class Together:
             self.runs[key] = (params, outcomes, threads)
         return key
 
+    def running(self):
+        """True while a body started here has not ended."""
+        return any(t.is_alive() for _, _, threads in self.runs.values() for t in threads)
+
+    def join(self, timeout):
+        """Wait up to `timeout` seconds for every body started here to end."""
+        deadline = time.monotonic() + timeout
+        for _, _, threads in list(self.runs.values()):
+            for thread in threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+
     def __call__(self, body, params, param):
         """Run body(start, *p) for every p of `params` (once), then return what
         body(start, *param) returned, or re-raise what it raised."""
@@ -263,7 +286,6 @@ def pytest_unconfigure(config):
     """Remove the session's folder (every test has ended; after an interrupted run, a
     background body may still be running: then the folder is left)."""
     together = getattr(config, "sockets_background", None)
-    running = together is not None and any(
-        thread.is_alive() for _, _, threads in together.runs.values() for thread in threads)
+    running = together is not None and together.running()
     if hasattr(config, "sockets_folder") and not running:
         shutil.rmtree(config.sockets_folder, ignore_errors=True)
