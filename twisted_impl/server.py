@@ -593,13 +593,14 @@ def exit_if_cannot_listen(host, port):
 
 def announce(reactor, kind, host, port, tls=False):
     """Log the listening line, and the addresses students use on a wildcard host, once the
-    reactor runs: only from then on does Ctrl+C stop the server as the line says (a
-    Ctrl+C before it would land in whatever code runs, and a test signals at once)."""
-    reactor.callWhenRunning(
-        log.info, "{kind} server listening on {host} port {port}, Ctrl+C to stop",
-        kind="TLS" if tls else kind, host=host, port=port)
-    for line in address_lines(host, port):
-        reactor.callWhenRunning(log.info, "{line}", line=line)
+    reactor runs: only from then on are Twisted's Ctrl+C and SIGTERM handlers in place, so
+    that the line's "Ctrl+C to stop" holds from the moment it is shown."""
+    def lines():
+        log.info("{kind} server listening on {host} port {port}, Ctrl+C to stop",
+                 kind="TLS" if tls else kind, host=host, port=port)
+        for line in address_lines(host, port):
+            log.info("{line}", line=line)
+    reactor.callWhenRunning(lines)
 
 
 async def serve_until_stopped(reactor, kind, host, listening):
