@@ -46,20 +46,20 @@ def pytest_collection_modifyitems(items):
 
 def pytest_collection_finish(session):
     """Start the shared servers if a test will use them, and let each test module that has
-    a `start_in_background(background, items)` start its slow, self-contained checks
-    (given its tests that will run): all of it then runs beside the first tests instead
-    of being waited for. See `pool` and `background`."""
+    a `start_in_background(background, names)` start its slow, self-contained checks
+    (given the names of its test functions that will run): all of it then runs beside the
+    first tests instead of being waited for. See `pool` and `background`."""
     if session.config.option.collectonly:
         return
     if any("pool" in getattr(item, "fixturenames", ()) for item in session.items):
         _pool(session.config).start_all()
-    items = {}
+    names = {}
     for item in session.items:
         module = getattr(item, "module", None)
         if hasattr(module, "start_in_background"):
-            items.setdefault(module, []).append(item)
-    for module, its_items in items.items():
-        module.start_in_background(_background(session.config), its_items)
+            names.setdefault(module, set()).add(item.originalname)
+    for module, its_names in names.items():
+        module.start_in_background(_background(session.config), its_names)
 
 
 class ServerPool:
@@ -108,11 +108,9 @@ class ServerPool:
 
 @pytest.fixture(scope="session")
 def pool(request):
-    """The session's shared servers (started when the collection ends, stopped by
-    `no_process_left_behind`)."""
-    servers = _pool(request.config)
-    servers.start_all()
-    return servers
+    """The session's shared servers (started when the collection ends, each again on use
+    if it died; stopped by `no_process_left_behind`)."""
+    return _pool(request.config)
 
 
 def _session_folder(config):

@@ -31,7 +31,7 @@ def _quick_run(start):
     return json.loads(report.read_text()), run.stdout.decode(), out
 
 
-def start_in_background(background, items):
+def start_in_background(background, names):
     """Start the run when the collection ends (conftest.py calls this), to run beside the
     rest of the suite: it is a process of its own, seconds long, that needs nothing else."""
     if sys.platform.startswith("linux"):

@@ -169,10 +169,10 @@ def _readme_test_slices_select_tests(start):
             command, last)
 
 
-def start_in_background(background, items):
+def start_in_background(background, names):
     """Start the `-k` examples' collections when the collection ends (conftest.py calls
     this): they need nothing from the other tests."""
-    if any(item.originalname == "test_readme_test_slices_select_tests" for item in items):
+    if "test_readme_test_slices_select_tests" in names:
         background.start(_readme_test_slices_select_tests, [()])
 
 

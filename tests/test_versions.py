@@ -198,11 +198,10 @@ def _twisted_on_python(start, python):
         service.stop()
 
 
-def start_in_background(background, items):
+def start_in_background(background, names):
     """Start the checks of the tests to run at once (conftest.py calls this when the
     collection ends): other Pythons' process start-ups, and the first time the making of a
     venv (about 10 s of pip), then overlap the rest of the suite instead of adding to it."""
-    names = {item.originalname for item in items}
     if "test_basic_on_python" in names:
         background.start(_basic_on_python, [path for _, path in PYTHONS])
     if "test_twisted_on_python" in names:
