@@ -26,7 +26,8 @@ def main(argv=None):
             port = server.getsockname()[1]  # the real one, also with --port 0
             say(f"UDP server listening on {args.host} port {port}, Ctrl+C to stop")
             show_addresses(args.host, port)  # on 0.0.0.0 or ::, the addresses to give out
-            rate = RateLimit(args.max_rate or default_rate(args.host))  # --max-rate
+            rate = args.max_rate or default_rate(args.host)  # datagrams a second, or None
+            second, counts = None, {}  # the datagrams of each address in this second
             server.settimeout(POLL)  # a blocking recvfrom() never sees Ctrl+C on Windows
             while True:
                 try:
@@ -35,10 +36,18 @@ def main(argv=None):
                     continue  # nothing came: a chance to notice Ctrl+C
                 except ConnectionResetError:  # Windows: an earlier reply was refused (ICMP)
                     continue  # that client is gone, the others are not
-                if rate.too_many(addr[0]):
-                    # A flood must cost the server as little as possible (no line, no
-                    # reply), or its queue stays full and the others' datagrams are lost.
-                    continue
+                if rate:  # --max-rate: counted anew each second, so little is kept
+                    now = int(time.monotonic())
+                    if now != second:
+                        second, counts = now, {}
+                    counts[addr[0]] = counts.get(addr[0], 0) + 1
+                    if counts[addr[0]] == rate + 1:  # one line a second, not one per datagram
+                        say(f"Too many datagrams from {addr[0]} (max {rate} a second), "
+                            "the rest are dropped")
+                    if counts[addr[0]] > rate:
+                        # A flood must cost the server as little as possible (no line, no
+                        # reply), or its queue stays full and the others' datagrams are lost.
+                        continue
                 say("Got datagram from %r" % (addr[:2],))
                 # No connection, no thread: one datagram in, one datagram out, to its sender.
                 try:
@@ -118,30 +127,6 @@ def default_rate(host):
     except ValueError:
         loopback = host == "localhost"
     return None if loopback else RATE
-
-
-class RateLimit:
-    """--max-rate: the datagrams of each address, counted in fixed windows of one second
-    of time.monotonic(); the counts are emptied when a new second begins, so the memory
-    held is bounded by the addresses heard from in one second."""
-
-    def __init__(self, limit):
-        self.limit = limit  # None: no limit
-        self.second = None
-        self.counts = {}
-
-    def too_many(self, host):
-        """Count one datagram from `host`: True if it is past the limit in this second."""
-        if self.limit is None:
-            return False
-        second = int(time.monotonic())
-        if second != self.second:
-            self.second, self.counts = second, {}
-        count = self.counts[host] = self.counts.get(host, 0) + 1
-        if count == self.limit + 1:  # the first one dropped: one line a second, not one each
-            say(f"Too many datagrams from {host} (max {self.limit} a second), "
-                "the rest are dropped")
-        return count > self.limit
 
 
 def set_options(server):
