@@ -43,6 +43,7 @@ def main(argv=None):
                     continue
                 # Admission: one student's machine may not take every place, nor may all
                 # together take more than the server can serve. The newcomer is told why.
+                served = {a: s for a, s in served.items() if s}  # forget who has left
                 mine = served.setdefault(addr[0], set())
                 if per_address and len(mine) >= per_address:
                     if addr[0] not in crowded:  # once per address until it is served again
