@@ -1,9 +1,9 @@
 """The Twisted pieces every server shares: the TCP line protocol with the wire contract's
-limits (README, "The wire contract"), the UDP protocol, and running a script.
+limits, the UDP protocol, and running a script.
 
-Each exercise's tcpserver.py subclasses `LineServer` with a small `Handle` whose
-`lineReceived(line)` answers with the exercise's rule and `send_reply(text)`: what to
-answer is the exercise's business, how the bytes are framed and bounded is this file's.
+An exercise's tcpserver.py subclasses LineServer with a `lineReceived(line)` that answers
+with send_reply(text): what to answer is the exercise's business, how the bytes are
+framed and bounded is this file's.
 """
 
 import contextlib
@@ -33,38 +33,29 @@ LINGER = 2  # seconds a client we hang up on has to read our last replies
 # Requests answered for one client before the others get their turn: one 64 kB chunk
 # may hold 65536 requests, and 300 such clients must not keep a newcomer waiting.
 TURN = 64
-# Turned-away clients that may linger at once (see Busy); each holds an open file.
-MAX_LINGERING = 8
+MAX_LINGERING = 8  # turned-away clients that may linger at once: each holds an open file
 
 log = Logger()
-
-
-def peer_of(address):
-    """The peer as the lecture prints it: (host, port), for IPv4 and IPv6 alike."""
-    if hasattr(address, "port"):
-        return (address.host, address.port)
-    return "unix socket"  # twistd --listen unix:...: no host, no port, often no name
 
 
 @implementer(IHalfCloseableProtocol, IPushProducer)
 class LineServer(Protocol, TimeoutMixin):
     """One client: each request it sends is given to lineReceived(line), in order.
 
-    Why frame here rather than in Twisted's LineReceiver or LineOnlyReceiver: both split
-    on b"\\r\\n" by default, where only "\\n" frames here; LineReceiver copies the rest
-    of the buffer for every line (quadratic for the thousands of lines of one 64 kB
-    chunk, Twisted #6357); LineOnlyReceiver answers every line of a chunk at once, with
-    no way to stop in the middle when the client does not read its replies; and neither
-    knows a request without "\\n" (a bare message). The framing below is the same loop
-    as basic's: find "\\n" in the new bytes only, keep the unfinished line.
+    Why not Twisted's LineReceiver or LineOnlyReceiver: both split on b"\\r\\n" by
+    default, where only "\\n" frames here; LineReceiver copies the rest of the buffer for
+    every line (quadratic for the thousands of lines of one 64 kB chunk, Twisted #6357);
+    LineOnlyReceiver answers every line of a chunk at once, with no way to stop in the
+    middle when the client does not read its replies; and neither knows a request without
+    "\\n" (a bare message). The framing below is basic's loop: find "\\n" in the new
+    bytes only, keep the unfinished line.
     """
 
-    # Class-level defaults: a connection carries only what differs from them, so that
-    # ten thousand idle connections stay small (the point of an event-driven server).
-    closing = False  # set once we decided to close: nothing more is read or answered
+    # Class-level defaults: a connection stores only what differs from them, so that ten
+    # thousand idle connections stay small (the point of an event-driven server).
+    closing = False  # we decided to close: nothing more is read or answered
     paused = False  # the client does not read its replies: parse nothing until it does
-    _pieces = ()  # the unfinished line, as a list of pieces joined once its "\n" comes
-    _pieces_size = 0
+    _unfinished = b""  # the line begun and not ended yet (a bytearray once it grows)
     _rest = None  # (chunk, offset): what is not parsed yet of a chunk, if we stopped
     _bare_call = None  # the PAUSE timer, armed only for a read that may be a bare message
     _bare = False  # True while answering a bare message: its reply has no "\n"
@@ -77,10 +68,8 @@ class LineServer(Protocol, TimeoutMixin):
         raise NotImplementedError
 
     def send_reply(self, text):
-        """Send the reply to the current request: a line, or bare to a bare request.
-
-        An empty bare reply is sent as "\\n" all the same: zero bytes are no reply.
-        """
+        """Send the reply to the current request: a line, or bare to a bare request (but
+        an empty bare reply as "\\n": zero bytes are no reply)."""
         data = text.encode("utf-8")
         if not self._bare or not data:
             data += b"\n"
@@ -89,13 +78,13 @@ class LineServer(Protocol, TimeoutMixin):
 
     @property
     def timeout(self):
-        """--timeout: seconds a connection may go without completing a request."""
-        return self.factory.timeout
+        return self.factory.timeout  # --timeout
 
     @property
     def peer(self):
-        """The client as the lecture prints it, asked of the transport when needed."""
-        return peer_of(self.transport.getPeer())
+        """The client as the lecture prints it: (host, port), for IPv4 and IPv6 alike."""
+        address = self.transport.getPeer()
+        return (address.host, address.port) if hasattr(address, "port") else "unix socket"
 
     def connectionMade(self):
         log.info("Got connection from {peer!r}", peer=self.peer)
@@ -116,31 +105,26 @@ class LineServer(Protocol, TimeoutMixin):
     def dataReceived(self, data):
         if self.closing:
             return  # the connection is going away: ignore whatever still arrives
-        if self._rest is not None:
-            chunk, start = self._rest  # parsed in order once it is our turn again
+        if self._rest is not None:  # parsed in order once it is our turn again
+            chunk, start = self._rest
             self._rest = (chunk[start:] + data, 0)
-            return
-        if self._bare_call is not None:
-            # More bytes within PAUSE: the first read was the start of a line.
+        elif self._bare_call is not None:  # more bytes within PAUSE: the start of a line
             self._cancel_bare_call()
-        elif (not self._pieces and MAX_BARE >= len(data) >= 2
-              and b"\n" not in data):
-            # Maybe a whole bare message (the slides' one send() of a string): it is,
-            # if nothing more comes for PAUSE seconds. Lines that end in "\n" never get
-            # here, so they arm no timer.
-            self._pieces = [data]
-            self._pieces_size = len(data)
+            self._parse(data)
+        elif not self._unfinished and MAX_BARE >= len(data) >= 2 and b"\n" not in data:
+            # Maybe a whole bare message (the slides' one send() of a string): it is, if
+            # nothing more comes for PAUSE seconds. Lines ending in "\n" arm no timer.
+            self._unfinished = bytearray(data)
             self._bare_call = self.callLater(PAUSE, self._bare_message)
-            return
-        self._parse(data)
+        else:
+            self._parse(data)
 
     def _parse(self, data, start=0):
         """Answer the complete lines in `data`; keep its unfinished last line.
 
-        Stops between two lines when the transport pauses us (its write buffer is
-        full: the client does not read), when this chunk's replies pass MAX_UNSENT, or
-        after TURN requests; the rest of the chunk is kept and parsed on
-        resumeProducing(), at once or when the replies drain.
+        Stops between two lines when the transport pauses us (the client does not read),
+        when this chunk's replies pass MAX_UNSENT, or after TURN requests; the rest of the
+        chunk is parsed on resumeProducing(), at once or when the replies drain.
         """
         self._unsent = 0
         answered = 0
@@ -149,24 +133,19 @@ class LineServer(Protocol, TimeoutMixin):
             if self.paused or self._unsent > MAX_UNSENT or answered == TURN:
                 self._rest = (data, start)  # no copy: the offset is kept
                 if not self.paused:
-                    # Let the other connections have their turn: go on at the
-                    # reactor's next one, reading nothing more from this client meanwhile.
+                    # Let the other connections have their turn: go on at the reactor's
+                    # next one, reading nothing more from this client meanwhile.
                     self.pauseProducing()
                     self.callLater(0, self.resumeProducing)
                 break
-            if self._pieces:
-                self._pieces.append(data[start:end])
-                line = b"".join(self._pieces)
-                self._pieces = ()
-                self._pieces_size = 0
-            else:
-                line = data[start:end]
+            line = data[start:end]
+            if self._unfinished:
+                line, self._unfinished = b"".join((self._unfinished, line)), b""
             start = end + 1
             if line.endswith(b"\r"):
                 line = line[:-1]  # telnet's "\r\n"; a "\r" anywhere else is data
             if len(line) > MAX_LINE:
-                self._too_long()
-                return
+                return self._too_long()
             self._answer(line)
             answered += 1
             if self.closing:
@@ -174,45 +153,36 @@ class LineServer(Protocol, TimeoutMixin):
             end = data.find(b"\n", start)
         else:
             if start < len(data):
-                self._keep(data[start:] if start else data)
+                self._keep(data[start:])
         if answered:
             self.resetTimeout()  # the idle timeout counts from the last complete request
 
     def _keep(self, piece):
         """Keep a piece of the unfinished line, or refuse it once it is too long."""
-        size = self._pieces_size + len(piece)
         # One "\r" before the "\n" is not counted in MAX_LINE: MAX_LINE + 1 bytes
         # without "\n" may still be a legal line; one more and the line is too long.
-        if size > MAX_LINE + 1:
+        if len(self._unfinished) + len(piece) > MAX_LINE + 1:
             self._too_long()
-            return
-        if not self._pieces:
-            self._pieces = []
-        self._pieces.append(piece)
-        self._pieces_size = size
-
-    def _take_unfinished(self):
-        line = b"".join(self._pieces)
-        self._pieces = ()
-        self._pieces_size = 0
-        return line
+        elif self._unfinished:
+            self._unfinished += piece
+        else:
+            self._unfinished = bytearray(piece)
 
     def _bare_message(self):
         """PAUSE seconds of silence after a short read: it was a whole bare message."""
         self._bare_call = None
-        self._answer_bare(self._take_unfinished())
+        self._answer_bare()
         self.resetTimeout()
 
-    def _answer_bare(self, message):
-        # A trailing "\r" of a bare message is data, as any "\r" not before a "\n".
+    def _answer_bare(self):
+        """Answer the unfinished line as a bare message. Its trailing "\\r" is data, as
+        any "\\r" not before a "\\n"."""
+        message, self._unfinished = bytes(self._unfinished), b""
         if len(message) > MAX_LINE:
-            self._too_long()
-            return
+            return self._too_long()
         self._bare = True
-        try:
-            self._answer(message)
-        finally:
-            self._bare = False
+        self._answer(message)
+        self._bare = False
 
     def _answer(self, line):
         try:
@@ -230,8 +200,7 @@ class LineServer(Protocol, TimeoutMixin):
 
     def _cancel_bare_call(self):
         if self._bare_call is not None:
-            if self._bare_call.active():
-                self._bare_call.cancel()
+            self._bare_call.cancel()
             self._bare_call = None
 
     # Closing.
@@ -244,40 +213,34 @@ class LineServer(Protocol, TimeoutMixin):
     def hang_up(self):
         """Close in the middle of a request without losing the replies, ERROR included.
 
-        The client may still be sending. Closing a socket with unread bytes makes the
-        OS send a reset, which can destroy our last replies before the client reads
-        them. So: send our FIN once the replies are out (a half-close), read and drop
-        what still comes, and close for good when the client does, or LINGER seconds
-        later.
+        The client may still be sending. Closing a socket with unread bytes makes the OS
+        send a reset, which can destroy our last replies before the client reads them.
+        So: send our FIN once the replies are out (a half-close), read and drop what
+        still comes, and close for good when the client does, or LINGER seconds later.
         """
         if self.closing:
             return
         self._stop_reading_requests()
-        lose_write_connection = getattr(self.transport, "loseWriteConnection", None)
-        if lose_write_connection is None:  # e.g. TLS, which has no half-close
-            self.transport.loseConnection()
-            return
+        if not hasattr(self.transport, "loseWriteConnection"):  # TLS has no half-close
+            return self.transport.loseConnection()
         self.transport.resumeProducing()  # in case we were paused: drain, do not stall
-        lose_write_connection()
+        self.transport.loseWriteConnection()
 
     def _stop_reading_requests(self):
         if self.closing:
             return
         self.closing = True
-        self._pieces = ()
-        self._pieces_size = 0
+        self._unfinished = b""
         self._rest = None
         self._cancel_bare_call()
         # A registered streaming producer keeps the transport from closing if it is
         # paused when the write buffer drains: unregister first, then let it drain.
         self.transport.unregisterProducer()
 
-    # TimeoutMixin
-
-    def timeoutConnection(self):
+    def timeoutConnection(self):  # TimeoutMixin's
         if self.closing:
-            # Still here one timeout after we decided to close: the client does not
-            # read its last replies, or does not stop sending. Stop waiting for it.
+            # Still here one timeout after we decided to close: the client does not read
+            # its last replies, or does not stop sending. Stop waiting for it.
             self.transport.abortConnection()
         else:
             self.close()  # quietly: an idle client gets no message, just the end
@@ -298,8 +261,8 @@ class LineServer(Protocol, TimeoutMixin):
         """The client sent its last byte: what follows the last "\\n" is its last
         request, a bare one (the slides' client may shut down after its send())."""
         self._cancel_bare_call()
-        if self._pieces:
-            self._answer_bare(self._take_unfinished())
+        if self._unfinished:
+            self._answer_bare()
         self.close()
 
     def writeConnectionLost(self):
@@ -332,29 +295,31 @@ class LineServer(Protocol, TimeoutMixin):
 
 
 @implementer(IHalfCloseableProtocol)
-class Busy(Protocol):
-    """A newcomer turned away: one ERROR line (`words`), then the end, without a reset."""
+class Busy(Protocol, TimeoutMixin):
+    """A newcomer turned away: one ERROR line (`words`), then the end, without a reset
+    (as LineServer.hang_up: our FIN, and the close when the client closes too, or LINGER
+    seconds later)."""
 
-    abort_call = None
+    lingers = False
 
     def __init__(self, factory, words):
-        self.factory = factory
-        self.words = words
+        self.factory, self.words = factory, words
 
     def connectionMade(self):
         self.transport.write(self.words.encode("ascii"))
-        lose_write_connection = getattr(self.transport, "loseWriteConnection", None)
-        if lose_write_connection is None or self.factory.lingering >= MAX_LINGERING:
-            # A crowd of newcomers: each lingering one holds an open file, and the
-            # server has only a few to spare. Close at once (a client that sent
-            # nothing yet still gets the line; one that did may get a reset instead).
-            self.transport.loseConnection()
-            return
-        # As LineServer.hang_up: our FIN after the line, and the close when the client
-        # closes too (readConnectionLost), or LINGER seconds later.
+        if (not hasattr(self.transport, "loseWriteConnection")
+                or self.factory.lingering >= MAX_LINGERING):
+            # A crowd of newcomers: each lingering one holds an open file, and the server
+            # has only a few to spare. Close at once (a client that sent nothing yet
+            # still gets the line; one that did may get a reset instead).
+            return self.transport.loseConnection()
+        self.lingers = True
         self.factory.lingering += 1
-        lose_write_connection()
-        self.abort_call = self.callLater(LINGER, self.transport.abortConnection)
+        self.transport.loseWriteConnection()
+        self.setTimeout(LINGER)
+
+    def timeoutConnection(self):
+        self.transport.abortConnection()
 
     def readConnectionLost(self):
         self.transport.loseConnection()
@@ -363,15 +328,10 @@ class Busy(Protocol):
         pass
 
     def connectionLost(self, reason):
-        if self.abort_call is not None:
+        self.setTimeout(None)
+        if self.lingers:
+            self.lingers = False
             self.factory.lingering -= 1
-            if self.abort_call.active():
-                self.abort_call.cancel()
-            self.abort_call = None
-
-    def callLater(self, delay, function):
-        from twisted.internet import reactor
-        return reactor.callLater(delay, function)
 
 
 class LineServerFactory(ServerFactory):
@@ -384,17 +344,15 @@ class LineServerFactory(ServerFactory):
     lingering = 0  # turned-away clients given LINGER seconds to read why
 
     def __init__(self, protocol, timeout=60, max_clients=1000, max_per_address=None):
-        self.protocol = protocol
-        self.timeout = timeout
-        self.max_clients = max_clients
-        self.max_per_address = max_per_address
+        self.protocol, self.timeout = protocol, timeout
+        self.max_clients, self.max_per_address = max_clients, max_per_address
         self.per_address = {}  # host: its connections now, for the hosts that have some
         self.crowding = set()  # hosts in a spell of being turned away (said once)
 
     def buildProtocol(self, addr):
         host = getattr(addr, "host", None)  # None for a UNIX socket: no address to cap
-        cap = self.max_per_address
-        if cap is not None and host is not None and self.per_address.get(host, 0) >= cap:
+        cap = None if host is None else self.max_per_address
+        if cap is not None and self.per_address.get(host, 0) >= cap:
             if host not in self.crowding:
                 self.crowding.add(host)
                 log.info("Too many connections from {host} (max {n}), new ones from it "
@@ -409,7 +367,7 @@ class LineServerFactory(ServerFactory):
         self.busy = False
         self.clients += 1
         protocol = super().buildProtocol(addr)
-        if cap is not None and host is not None:
+        if cap is not None:
             self.crowding.discard(host)
             self.per_address[host] = self.per_address.get(host, 0) + 1
             protocol.address = host
@@ -418,9 +376,9 @@ class LineServerFactory(ServerFactory):
     def client_left(self, host=None):
         self.clients -= 1
         if host is not None:
-            left = self.per_address.pop(host) - 1
-            if left:
-                self.per_address[host] = left
+            self.per_address[host] -= 1
+            if not self.per_address[host]:
+                del self.per_address[host]
 
 
 # UDP has no stream to frame: a datagram arrives whole or not at all, up to 65507 bytes
@@ -440,9 +398,8 @@ class DatagramServer(DatagramProtocol):
         self.answer = answer
         self.print_received = print_received
         self.max_rate = max_rate
-        # The datagrams of each address, counted in fixed windows of one second of
-        # time.monotonic(); emptied when a new second begins, so the memory held is
-        # bounded by the addresses heard from in one second.
+        # Each address's datagrams in this second of time.monotonic(), forgotten when
+        # the next second begins: memory bounded by the addresses of one second.
         self.second = None
         self.counts = {}
 
@@ -461,26 +418,21 @@ class DatagramServer(DatagramProtocol):
 
     def datagramReceived(self, data, address):
         if self.too_many(address[0]):
-            # A flood must cost the server as little as possible (no line, no reply), or
-            # its queue stays full and the others' datagrams are lost.
-            return
+            return  # a flood must cost as little as possible: no line, no reply
         peer = tuple(address[:2])  # IPv6 adds flow info and scope id: show (host, port)
         log.info("Got datagram from {peer!r}", peer=peer)
         # A trailing "\n" or "\r\n" is removed, as from a TCP line; a "\r" alone at the
         # end is data, as it is inside a TCP line ("3 4\r" is not two integers).
         line = data.endswith(b"\n")
         if line:
-            data = data[:-1]
-            if data.endswith(b"\r"):
-                data = data[:-1]
+            data = data[:-2] if data.endswith(b"\r\n") else data[:-1]
         text = data.decode("utf-8", "replace")
         if self.print_received:
             log.info("Received from {peer!r}: {text}", peer=peer, text=printable(text))
         try:
             reply = self.answer(text).encode("utf-8")
         except Exception:
-            log.failure("Cannot answer {peer!r}: {text!r}", peer=peer, text=text)
-            return
+            return log.failure("Cannot answer {peer!r}: {text!r}", peer=peer, text=text)
         # The reply ends in "\n" when the request did, as a TCP line's reply does; a
         # bare request gets a bare reply, but never 0 bytes: "" goes as "\n".
         if line or not reply:
@@ -496,9 +448,9 @@ class DatagramServer(DatagramProtocol):
 # Running a server as a script, printing what basic/'s twin prints.
 
 def print_event(event):
-    """A twisted.logger observer printing our log lines (under twistd they go to its log)
-    as print() would, exactly what basic/ prints; Twisted's own chatter is left out;
-    warnings and errors go to standard error."""
+    """A twisted.logger observer printing our log lines as print() would, exactly what
+    basic/ prints (under twistd they go to its log instead); Twisted's own chatter is
+    left out; warnings and errors go to standard error."""
     namespace = event.get("log_namespace", "")
     if event.get("log_level") in (LogLevel.warn, LogLevel.error, LogLevel.critical):
         stream = sys.stderr
@@ -508,17 +460,15 @@ def print_event(event):
         text = formatEvent(event)
     else:
         return
-    try:
+    # Standard output may be gone (a closed pipe, `| head -1`, a closed SSH session:
+    # OSError, or ValueError once closed): the line is lost, the server serves on.
+    with contextlib.suppress(OSError, ValueError):
         try:
             stream.write(text + "\n")
         except UnicodeEncodeError:  # a console that cannot show every character
             encoding = stream.encoding
             stream.write((text + "\n").encode(encoding, "backslashreplace").decode(encoding))
         stream.flush()
-    except (OSError, ValueError):
-        # Standard output is gone (a closed pipe, `| head -1`, a closed SSH session):
-        # the line is lost, the server serves on. ValueError: the stream was closed.
-        pass
 
 
 def print_log():
@@ -535,42 +485,37 @@ def tcp_endpoint(reactor, host, port):
     return TCP4ServerEndpoint(reactor, port, backlog=socket.SOMAXCONN, interface=host)
 
 
+class DualStack:
+    """A port whose IPv6 socket serves IPv4 clients too (on "::"), where the system
+    allows it, as basic/'s set_options() asks: Linux does by default, Windows and BSDs
+    do not, and the address lines printed for "::" promise IPv4 addresses."""
+
+    def createInternetSocket(self):
+        sock = super().createInternetSocket()
+        if sock.family == socket.AF_INET6:
+            with contextlib.suppress(AttributeError, OSError):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        return sock
+
+
+class DualStackPort(DualStack, tcp.Port):
+    pass
+
+
+class DualStackUDPPort(DualStack, udp.Port):
+    pass
+
+
 @implementer(IStreamServerEndpoint)
 class DualStackEndpoint:
-    """TCP6ServerEndpoint, but "::" serves IPv4 clients too where the system allows it,
-    as basic/'s set_options() asks: Linux does by default, Windows and BSDs do not, and
-    the address lines printed for "::" promise IPv4 addresses."""
+    """TCP6ServerEndpoint, with a DualStackPort."""
 
     def __init__(self, reactor, port, backlog, interface):
         self.reactor, self.port, self.backlog, self.interface = reactor, port, backlog, interface
 
     def listen(self, factory):
-        return defer.execute(self._listen, factory)
-
-    def _listen(self, factory):
         port = DualStackPort(self.port, factory, self.backlog, self.interface, self.reactor)
-        port.startListening()
-        return port
-
-
-def dual_stack(sock):
-    """An IPv6 socket that serves IPv4 clients too (on "::"), where the system allows it."""
-    if sock.family == socket.AF_INET6:
-        try:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        except (AttributeError, OSError):
-            pass
-    return sock
-
-
-class DualStackPort(tcp.Port):
-    def createInternetSocket(self):
-        return dual_stack(super().createInternetSocket())
-
-
-class DualStackUDPPort(udp.Port):
-    def createInternetSocket(self):
-        return dual_stack(super().createInternetSocket())
+        return defer.execute(port.startListening).addCallback(lambda _: port)
 
 
 def listen_udp(port, protocol, interface, reactor):
@@ -578,6 +523,15 @@ def listen_udp(port, protocol, interface, reactor):
     listening = DualStackUDPPort(port, protocol, interface, MAX_DATAGRAM, reactor)
     listening.startListening()
     return listening
+
+
+def ip_address(host):
+    """The address to bind for `host`: Twisted's UDP port takes IP addresses only."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            socket.inet_pton(family, host)
+            return host
+    return socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)[0][4][0]  # "localhost"
 
 
 @contextlib.contextmanager
@@ -608,17 +562,6 @@ async def serve_until_stopped(reactor, kind, host, listening):
     # Ctrl+C stops the reactor (Twisted handles SIGINT); task.react then exits with 0.
     reactor.addSystemEventTrigger("after", "shutdown", log.info, "Server stopped")
     await Deferred()  # never fires: a server serves until it is stopped
-
-
-def ip_address(host):
-    """The address to bind for `host`: Twisted's UDP port takes IP addresses only."""
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, host)
-            return host
-        except OSError:
-            pass
-    return socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)[0][4][0]  # "localhost"
 
 
 def run_udp(make_protocol, port, description, argv=None):
