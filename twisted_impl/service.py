@@ -39,15 +39,12 @@ log = Logger()
 
 
 def checked(option, validator):
-    """A usage.Options coerce function from one of the scripts' argparse validators:
-    the same check, and the same words after the option's name."""
-
+    """A usage.Options coerce function from one of the scripts' argparse validators."""
     def coerce(text):
         try:
             return validator(text)
         except argparse.ArgumentTypeError as error:
             raise usage.UsageError("{}: {}".format(option, error)) from None
-
     return coerce
 
 
@@ -67,8 +64,7 @@ def options_for(default_port):
              checked("--max-clients", positive_integer)],
             ["max-per-address", None, None, PER_ADDRESS_HELP,
              checked("--max-per-address", positive_integer)],
-            ["max-rate", None, None, RATE_HELP,
-             checked("--max-rate", positive_integer)],
+            ["max-rate", None, None, RATE_HELP, checked("--max-rate", positive_integer)],
         ]
 
         def __init__(self):
@@ -86,24 +82,38 @@ def options_for(default_port):
     return Options
 
 
-class AnnouncedTCPServer(service.Service):
-    """Listen on a stream endpoint at start-up, and log where (port 0 included). Twisted's
-    StreamServerEndpointService would only log a port that cannot be opened and run on
-    without it: here the failure is raised, for ExerciseService to report."""
+class Announced(service.Service):
+    """Listen at start-up, and log where (port 0 included). Unlike Twisted's
+    StreamServerEndpointService, which would only log a port that cannot be opened and
+    run on without it, a failure is raised, for ExerciseService to report."""
 
-    def __init__(self, endpoint, factory, host=None, tls=False, description=None,
-                 cap_by_host=False):
-        self.endpoint = endpoint
-        self.cap_by_host = cap_by_host  # no --max-per-address: the default by where it listens
-        self.description = description  # the --listen string, if any
-        self.factory = factory
-        self.host = host  # as the user gave it, like the scripts print it
-        self.tls = tls
-        self.port = None
+    port = None
 
     def privilegedStartService(self):
         super().privilegedStartService()
         self._listen()
+
+    def startService(self):
+        super().startService()
+        if self.port is None:  # `python3 -m twisted` (twist) has no privileged start
+            self._listen()
+        self.log_where(self.port.getHost())
+
+    def stopService(self):
+        super().stopService()
+        port, self.port = self.port, None
+        if port is not None:
+            return maybeDeferred(port.stopListening)
+
+
+class AnnouncedTCPServer(Announced):
+    def __init__(self, endpoint, factory, host=None, tls=False, description=None,
+                 cap_by_host=False):
+        self.endpoint, self.factory = endpoint, factory
+        self.host = host  # as the user gave it, like the scripts print it
+        self.tls = tls
+        self.description = description  # the --listen string, if any
+        self.cap_by_host = cap_by_host  # no --max-per-address: the default by where it listens
 
     def _listen(self):
         outcome = []
@@ -116,11 +126,7 @@ class AnnouncedTCPServer(service.Service):
             outcome[0].raiseException()
         self.port = outcome[0]
 
-    def startService(self):
-        super().startService()
-        if self.port is None:  # `python3 -m twisted` (twist) has no privileged start
-            self._listen()
-        address = self.port.getHost()
+    def log_where(self, address):
         if not hasattr(address, "port"):  # a UNIX socket: a path, no host or port
             reactor.callWhenRunning(log.info, "Stream server listening on unix socket {path}",
                                     path=os.fsdecode(address.name))
@@ -129,59 +135,22 @@ class AnnouncedTCPServer(service.Service):
         if self.cap_by_host and default_per_address(address.host) is not None:
             self.factory.max_per_address = PER_ADDRESS  # open to the network somewhere
 
-    def stopService(self):
-        super().stopService()
-        if self.port is not None:
-            port, self.port = self.port, None
-            return maybeDeferred(port.stopListening)
 
-
-class AnnouncedUDPServer(service.Service):
-    """Listen for datagrams at start-up (listen_udp: datagrams whole, "::" serving IPv4
-    too), and log where, as AnnouncedTCPServer does for its endpoint."""
-
+class AnnouncedUDPServer(Announced):
     def __init__(self, host, port, protocol, rate_by_host=False):
-        self.host = host
-        self.port_number = port
-        self.datagram_protocol = protocol
+        self.host, self.port_number, self.datagram_protocol = host, port, protocol
         self.rate_by_host = rate_by_host  # no --max-rate: the default by where it listens
-        self.port = None
-
-    def privilegedStartService(self):
-        super().privilegedStartService()
-        self._listen()
 
     def _listen(self):
-        # The host name is resolved here, at start-up, not when the options are read: one
-        # that does not resolve is a start-up failure like a port in use (one line, status 1).
+        # The host is resolved at start-up, not when the options are read: one that does
+        # not resolve is a start-up failure like a port in use (one line, status 1).
         self.port = listen_udp(self.port_number, self.datagram_protocol,
                                ip_address(self.host), reactor)
 
-    def startService(self):
-        super().startService()
-        if self.port is None:  # `python3 -m twisted` (twist) has no privileged start
-            self._listen()
-        address = self.port.getHost()
+    def log_where(self, address):
         announce(reactor, "UDP", self.host, address.port)
         if self.rate_by_host and default_rate(address.host) is not None:
             self.datagram_protocol.max_rate = RATE  # open to the network
-
-    def stopService(self):
-        super().stopService()
-        if self.port is not None:
-            port, self.port = self.port, None
-            return maybeDeferred(port.stopListening)
-
-
-def listen_failure(error):
-    """The line for a port or socket file that cannot be opened."""
-    if not isinstance(error, CannotListenError):
-        # e.g. a UNIX socket's folder is missing, or --listen tcp:99999 (OverflowError)
-        return "error: cannot listen: {}".format(error)
-    if error.interface is None:  # a UNIX socket: error.port is its path
-        reason = getattr(error.socketError, "strerror", None) or error.socketError
-        return "error: cannot listen on {}: {}".format(os.fsdecode(error.port), reason)
-    return cannot_listen(error.interface or "every interface", error.port, error.socketError)
 
 
 class CannotServe(SystemExit, Exception):
@@ -197,43 +166,46 @@ class CannotServe(SystemExit, Exception):
         return self.line
 
 
-def cannot_serve(error):
-    """Say why the service cannot start, in one line, and end twistd with status 1."""
-    line = listen_failure(error)
-    log.error("{line}", line=line)  # into twistd.log when in the background
-    # twistd logs what is written to sys.stderr: say it on the terminal's own.
-    print(line, file=sys.__stderr__, flush=True)
-    raise CannotServe(line) from None
-
-
 class ExerciseService(service.MultiService):
     """The TCP and UDP servers of one exercise, started and stopped together; a port
     that cannot be opened ends twistd with the scripts' one line and status 1."""
 
     def privilegedStartService(self):
-        try:
-            super().privilegedStartService()
-        except (CannotListenError, OSError, OverflowError, ValueError) as error:
-            cannot_serve(error)
+        self.or_exit(super().privilegedStartService)
 
     def startService(self):
-        try:
-            super().startService()  # twistd listened already; `python3 -m twisted` here
-        except (CannotListenError, OSError, OverflowError, ValueError) as error:
-            cannot_serve(error)
+        self.or_exit(super().startService)  # twistd listened already; `python3 -m twisted` here
 
     def stopService(self):
-        stopped = super().stopService()
-        stopped.addCallback(lambda _: log.info("Server stopped"))
-        return stopped
+        return super().stopService().addCallback(lambda _: log.info("Server stopped"))
+
+    def or_exit(self, start):
+        try:
+            start()
+        except (CannotListenError, OSError, OverflowError, ValueError) as error:
+            line = listen_failure(error)
+            log.error("{line}", line=line)  # into twistd.log when in the background
+            # twistd logs what is written to sys.stderr: say it on the terminal's own.
+            print(line, file=sys.__stderr__, flush=True)
+            raise CannotServe(line) from None
+
+
+def listen_failure(error):
+    """The line for a port or socket file that cannot be opened."""
+    if not isinstance(error, CannotListenError):
+        # e.g. a UNIX socket's folder is missing, or --listen tcp:99999 (OverflowError)
+        return "error: cannot listen: {}".format(error)
+    if error.interface is None:  # a UNIX socket: error.port is its path
+        reason = getattr(error.socketError, "strerror", None) or error.socketError
+        return "error: cannot listen on {}: {}".format(os.fsdecode(error.port), reason)
+    return cannot_listen(error.interface or "every interface", error.port, error.socketError)
 
 
 class Exercise:
     """One exercise as a twistd service: its TCP and UDP servers in a MultiService."""
 
     def __init__(self, tcp_script, udp_script):
-        self.tcp_script = tcp_script
-        self.udp_script = udp_script
+        self.tcp_script, self.udp_script = tcp_script, udp_script
         self.Options = options_for(tcp_script.PORT)
 
     def makeService(self, options):
@@ -242,12 +214,11 @@ class Exercise:
         factory = LineServerFactory(
             self.tcp_script.Handle, options["timeout"], options["max-clients"], cap)
         host, port = options["host"], options["port"]
-        if options["listen"]:
-            for description in options["listen"]:
-                AnnouncedTCPServer(serverFromString(reactor, description), factory,
-                                   tls=description.startswith("ssl:"), description=description,
-                                   cap_by_host=cap is None).setServiceParent(top)
-        else:
+        for description in options["listen"]:
+            AnnouncedTCPServer(serverFromString(reactor, description), factory,
+                               tls=description.startswith("ssl:"), description=description,
+                               cap_by_host=cap is None).setServiceParent(top)
+        if not options["listen"]:
             AnnouncedTCPServer(tcp_endpoint(reactor, host, port), factory, host,
                                cap_by_host=cap is None).setServiceParent(top)
         protocol = self.udp_script.make_protocol()
