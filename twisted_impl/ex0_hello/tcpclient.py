@@ -1,12 +1,8 @@
 """TCP client of the slides' demo (ex0_hello), on Twisted: connect, print the greeting.
 
-Run it from the repository root, beside its server:
+    python3 -m twisted_impl.ex0_hello.tcpclient    # beside its tcpserver
 
-    python3 -m twisted_impl.ex0_hello.tcpserver    # terminal 1
-    python3 -m twisted_impl.ex0_hello.tcpclient    # terminal 2: Thank you for connecting
-
-It sends nothing: connecting is enough. The server sends its greeting and closes the
-connection, and that close is what tells the client the greeting is complete.
+It sends nothing: connecting is enough, and the server's close ends the greeting.
 """
 
 from twisted_impl import common

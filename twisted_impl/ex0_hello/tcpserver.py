@@ -1,9 +1,8 @@
 """TCP server of the slides' demo (ex0_hello): greets each client, then hangs up.
 
-Lecture "Python Sockets", the first example server, on Twisted (event-driven). Run from
-the repository root: `python3 -m twisted_impl.ex0_hello.tcpserver` (port 12345), then
-`python3 -m twisted_impl.ex0_hello.tcpclient` in a second terminal.
-Its blocking twin is basic/ex0_hello/tcpserver.py: the same names, in the same order.
+On Twisted (event-driven); its blocking twin is basic/ex0_hello/tcpserver.py, with the
+same names in the same order. Run from the repository root:
+`python3 -m twisted_impl.ex0_hello.tcpserver`, then `python3 -m twisted_impl.ex0_hello.tcpclient`.
 """
 
 from twisted.internet import task
@@ -45,10 +44,9 @@ class Handle(LineServer):
 
 
 # ----- Beyond the slides -----
-# The limits and the idle timeout are LineServer's, in twisted_impl/server.py.
+# The framing, the limits and the idle timeout are LineServer's, in twisted_impl/server.py.
 
 def parse_args(argv):
-    """--host, --port, --timeout, --max-clients, --max-per-address: see common.py."""
     return server_args("TCP", __doc__, PORT, argv, TIMEOUT)
 
 

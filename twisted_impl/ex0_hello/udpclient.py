@@ -26,8 +26,7 @@ def parse_args(argv):
         port=PORT,
     )
     args = parser.parse_args(argv)
-    # An empty datagram is enough: the server answers any datagram with its greeting.
-    args.requests = [b""]
+    args.requests = [b""]  # any datagram, even an empty one, gets the greeting
     return args
 
 

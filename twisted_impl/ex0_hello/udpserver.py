@@ -8,13 +8,9 @@ from twisted_impl.ex0_hello.tcpserver import GREETING, PORT
 from twisted_impl.server import DatagramServer, run_udp
 
 
-def answer(text):
-    """UDP has no connection to greet: any datagram, even an empty one, stands for it."""
-    return GREETING
-
-
 def make_protocol():
-    return DatagramServer(answer)
+    # UDP has no connection to greet: any datagram, even an empty one, stands for it.
+    return DatagramServer(lambda text: GREETING)
 
 
 def main(argv=None):

@@ -1,12 +1,7 @@
 """TCP client of Bài 1 (ex1_message), on Twisted: send a message, print the server's answer.
 
-Run it from the repository root, beside its server:
-
-    python3 -m twisted_impl.ex1_message.tcpserver              # terminal 1
-    python3 -m twisted_impl.ex1_message.tcpclient              # terminal 2: From SERVER TCP
-    python3 -m twisted_impl.ex1_message.tcpclient "Xin chào"   # the same answer
-
-Without MESSAGE it sends the lecture's "From CLIENT TCP".
+    python3 -m twisted_impl.ex1_message.tcpclient              # beside its tcpserver
+    python3 -m twisted_impl.ex1_message.tcpclient "Xin chào"   # From SERVER TCP
 """
 
 from twisted_impl import common

@@ -1,9 +1,8 @@
 """TCP server of Bài 1 (ex1_message): prints each message, answers "From SERVER TCP".
 
-Lecture "Python Sockets", Bài 1, on Twisted (event-driven). Run from the repository root:
-`python3 -m twisted_impl.ex1_message.tcpserver` (port 8090), then
-`python3 -m twisted_impl.ex1_message.tcpclient` in a second terminal.
-Its blocking twin is basic/ex1_message/tcpserver.py: the same names, in the same order.
+On Twisted (event-driven); its blocking twin is basic/ex1_message/tcpserver.py, with the
+same names in the same order. Run from the repository root:
+`python3 -m twisted_impl.ex1_message.tcpserver`, then `python3 -m twisted_impl.ex1_message.tcpclient`.
 """
 
 from twisted.internet import task
@@ -53,11 +52,9 @@ def answer(text: str) -> str:
 
 
 # ----- Beyond the slides -----
-# The framing (where one request ends and the next begins), the limits, the idle timeout
-# and the bare messages of the slides' programs are LineServer's, in twisted_impl/server.py.
+# The framing, the limits and the idle timeout are LineServer's, in twisted_impl/server.py.
 
 def parse_args(argv):
-    """--host, --port, --timeout, --max-clients, --max-per-address: see common.py."""
     return server_args("TCP", __doc__, PORT, argv, TIMEOUT)
 
 

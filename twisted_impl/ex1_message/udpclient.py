@@ -1,8 +1,5 @@
-"""UDP client of Bài 1 (ex1_message), on Twisted: the TCP client's options (see
-tcpclient.py), MESSAGE sent as one datagram; the server answers From SERVER UDP.
-
-    python3 -m twisted_impl.ex1_message.udpclient "Xin chào"    # beside its udpserver
-"""
+"""UDP client of Bài 1 (ex1_message), on Twisted: tcpclient.py's options, MESSAGE sent
+as one datagram: `python3 -m twisted_impl.ex1_message.udpclient "Xin chào"`."""
 
 from twisted_impl import common
 from twisted_impl.ex1_message.tcpclient import PORT, parse_args as parse_tcp_args

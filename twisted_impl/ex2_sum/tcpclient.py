@@ -1,14 +1,10 @@
 """TCP client of Bài 2 (ex2_sum), on Twisted: send two integers, print their sum.
 
-Run it from the repository root, beside its server:
-
-    python3 -m twisted_impl.ex2_sum.tcpserver            # terminal 1
-    python3 -m twisted_impl.ex2_sum.tcpclient 3 4        # terminal 2: prints 7
+    python3 -m twisted_impl.ex2_sum.tcpclient 3 4        # beside its tcpserver: prints 7
     printf '1 2\\n10 20\\n' | python3 -m twisted_impl.ex2_sum.tcpclient
 
-Without A B it reads one request per line from standard input until its end (Ctrl+D,
-or Ctrl+Z then Enter on Windows), all over one connection. The server does the
-arithmetic and judges the input: this client sends what it is given, as is.
+Without A B, each line of standard input is one request, all over one connection. The
+server does the arithmetic and judges the input: this client sends it as is.
 """
 
 from twisted_impl import common

@@ -1,9 +1,8 @@
 """TCP server of Bài 2 (ex2_sum): the client sends two integers, the server their sum.
 
-Lecture "Python Sockets", Bài 2, on Twisted (event-driven). Run from the repository root:
-`python3 -m twisted_impl.ex2_sum.tcpserver` (port 8091), then
-`python3 -m twisted_impl.ex2_sum.tcpclient 3 4` in a second terminal.
-Its blocking twin is basic/ex2_sum/tcpserver.py: the same names, in the same order.
+On Twisted (event-driven); its blocking twin is basic/ex2_sum/tcpserver.py, with the
+same names in the same order. Run from the repository root:
+`python3 -m twisted_impl.ex2_sum.tcpserver`, then `python3 -m twisted_impl.ex2_sum.tcpclient 3 4`.
 """
 
 import re
@@ -65,11 +64,9 @@ def add_line(text: str) -> str:
 
 
 # ----- Beyond the slides -----
-# The framing (where one request ends and the next begins), the limits, the idle timeout
-# and the bare messages of the slides' programs are LineServer's, in twisted_impl/server.py.
+# The framing, the limits and the idle timeout are LineServer's, in twisted_impl/server.py.
 
 def parse_args(argv):
-    """--host, --port, --timeout, --max-clients, --max-per-address: see common.py."""
     return server_args("TCP", __doc__, PORT, argv, TIMEOUT)
 
 

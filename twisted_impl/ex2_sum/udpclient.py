@@ -1,8 +1,5 @@
-"""UDP client of Bài 2 (ex2_sum), on Twisted: the TCP client's options (see tcpclient.py),
-each request one datagram.
-
-    python3 -m twisted_impl.ex2_sum.udpclient 3 4        # beside its udpserver: prints 7
-"""
+"""UDP client of Bài 2 (ex2_sum), on Twisted: tcpclient.py's options, each request one
+datagram: `python3 -m twisted_impl.ex2_sum.udpclient 3 4` prints 7."""
 
 from twisted_impl import common
 from twisted_impl.ex2_sum.tcpclient import PORT, PROMPT, parse_args as parse_tcp_args

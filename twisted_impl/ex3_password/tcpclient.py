@@ -1,14 +1,10 @@
 """TCP client of Bài 3 (ex3_password), on Twisted: send passwords, print the valid ones.
 
-Run it from the repository root, beside its server:
-
-    python3 -m twisted_impl.ex3_password.tcpserver                  # terminal 1
     python3 -m twisted_impl.ex3_password.tcpclient 'Abc123@1,aF1#2w3E*,2We3345'
     printf 'Abc123@1\\nabc\\n' | python3 -m twisted_impl.ex3_password.tcpclient
 
-Without PASSWORDS it reads one request per line from standard input until its end
-(Ctrl+D, or Ctrl+Z then Enter on Windows), all over one connection. The server checks the
-passwords and judges the input: this client sends what it is given, as is.
+Without PASSWORDS, each line of standard input is one request, all over one connection.
+The server judges the passwords: this client sends them as is.
 """
 
 from twisted_impl import common

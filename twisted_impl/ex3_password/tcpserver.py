@@ -1,9 +1,9 @@
 """TCP server of Bài 3 (ex3_password): the client sends passwords, the server the valid ones.
 
-Lecture "Python Sockets", Bài 3, on Twisted (event-driven). Run from the repository root:
-`python3 -m twisted_impl.ex3_password.tcpserver` (port 8092), then
-`python3 -m twisted_impl.ex3_password.tcpclient 'Abc123@1,aF1#2w3E*'` in a second terminal.
-Its blocking twin is basic/ex3_password/tcpserver.py: the same names, in the same order.
+On Twisted (event-driven); its blocking twin is basic/ex3_password/tcpserver.py, with the
+same names in the same order. Run from the repository root:
+`python3 -m twisted_impl.ex3_password.tcpserver`, then
+`python3 -m twisted_impl.ex3_password.tcpclient 'Abc123@1,aF1#2w3E*'`.
 """
 
 import re
@@ -66,11 +66,9 @@ def valid_passwords(text: str) -> str:
 
 
 # ----- Beyond the slides -----
-# The framing (where one request ends and the next begins), the limits, the idle timeout
-# and the bare messages of the slides' programs are LineServer's, in twisted_impl/server.py.
+# The framing, the limits and the idle timeout are LineServer's, in twisted_impl/server.py.
 
 def parse_args(argv):
-    """--host, --port, --timeout, --max-clients, --max-per-address: see common.py."""
     return server_args("TCP", __doc__, PORT, argv, TIMEOUT)
 
 

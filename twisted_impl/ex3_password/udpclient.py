@@ -1,8 +1,5 @@
-"""UDP client of Bài 3 (ex3_password), on Twisted: the TCP client's options (see
-tcpclient.py), each request one datagram.
-
-    python3 -m twisted_impl.ex3_password.udpclient 'Abc123@1,aF1#2w3E*,2We3345'
-"""
+"""UDP client of Bài 3 (ex3_password), on Twisted: tcpclient.py's options, each request
+one datagram: `python3 -m twisted_impl.ex3_password.udpclient 'Abc123@1,aF1#2w3E*'`."""
 
 from twisted_impl import common
 from twisted_impl.ex3_password.tcpclient import PORT, PROMPT, parse_args as parse_tcp_args
