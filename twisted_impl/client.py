@@ -30,8 +30,8 @@ READ_SIZE = 65536  # bytes asked for by one read of standard input
 
 
 def run_tcp(args, prompt=""):
-    """A TCP client: send args.requests (None: the lines of standard input, with prompt
-    for a person typing) over one connection, print each reply, exit."""
+    """Send args.requests (None: the lines of standard input, with prompt for a person
+    typing) over one connection, print each reply, exit."""
     task.react(main, (with_requests(tcp_session, prompt), args))
 
 
@@ -41,7 +41,7 @@ def run_tcp_until_closed(args):
 
 
 def run_udp(args, prompt=""):
-    """A UDP client: each request is one datagram, from a port of its own (see run_tcp)."""
+    """As run_tcp, each request one datagram."""
     task.react(main, (with_requests(udp_session, prompt), args))
 
 
@@ -56,7 +56,7 @@ def main(reactor, session, args):
         reactor.callFromThread(lambda: running.cancel())  # the safe way out of a handler
 
     def exit_status(result):
-        if interrupted:  # and nothing more from the session: no line about a lost connection
+        if interrupted:  # and no line about a lost connection
             return Failure(SystemExit(130))
         if isinstance(result, Failure):
             if result.check(ClientError):
@@ -70,8 +70,8 @@ def main(reactor, session, args):
         return Failure(SystemExit(result)) if result else None  # how task.react takes a status
 
     # Installed before the reactor runs, so that Twisted keeps this one; and only where
-    # Python would raise KeyboardInterrupt: a SIGINT ignored (as for a shell's
-    # background job) stays ignored, as in basic/.
+    # Python would raise KeyboardInterrupt: a SIGINT ignored (a shell's background job)
+    # stays ignored, as in basic/.
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, on_ctrl_c)
     running = Deferred.fromCoroutine(session(reactor, args))
@@ -81,12 +81,8 @@ def main(reactor, session, args):
 def with_requests(session, prompt):
     """session(reactor, args, requests) as a session(reactor, args): its requests are
     args.requests, or (when None) the lines of standard input."""
-    def started(reactor, args):
-        if args.requests is None:
-            return session(reactor, args, stdin_lines(reactor, prompt))
-        return session(reactor, args, given(args.requests))
-
-    return started
+    return lambda reactor, args: session(reactor, args, stdin_lines(reactor, prompt)
+                                         if args.requests is None else given(args.requests))
 
 
 async def given(requests):
@@ -110,8 +106,7 @@ def cannot_connect(host, port, reason):
 
 async def resolve(reactor, host, port, socktype):
     """The server's (address, port), as basic's clients find it: IPv6 when the host holds
-    ":", IPv4 otherwise; looked up in a thread (it blocks). Twisted's UDP needs an
-    address, not a name, spelled as replies will show it."""
+    ":", IPv4 otherwise; looked up in a thread (it blocks)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         found = await in_thread(reactor, socket.getaddrinfo, host, port, family, socktype)
@@ -123,8 +118,8 @@ async def resolve(reactor, host, port, socktype):
 # TCP: request lines out, replies back, over one connection.
 
 async def tcp_session(reactor, args, requests):
-    """Send each request over one connection, print each reply; the exit status."""
-    # One connection carries every request, one at a time: send, wait for the reply.
+    """Send each request over one connection, one at a time: send, wait for the reply,
+    print it; the exit status."""
     line_client = await connect(reactor, args.host, args.port, args.timeout, LineClient(reactor))
     try:
         return await answer_each(requests, lambda request: ask(
@@ -135,7 +130,6 @@ async def tcp_session(reactor, args, requests):
 
 async def tcp_greeting(reactor, args):
     """ex0: print everything the server sends until it closes; the exit status."""
-    # Nothing to send: connecting is the request, and the server's close ends the reply.
     greeting = await connect(reactor, args.host, args.port, args.timeout, Greeting())
     try:
         everything = await greeting.closed.addTimeout(args.timeout, reactor)
@@ -169,7 +163,7 @@ def connect_failure(failure, host, port, timeout):
         reason = "connection refused (is the server running?)"
     elif isinstance(failure, error.TimeoutError):
         reason = f"timed out after {timeout:g} seconds"
-    else:  # Twisted's ConnectError carries the system's own words (strerror) as its argument
+    else:  # Twisted's ConnectError carries the system's own words (strerror)
         reason = failure.args[0] if failure.args and failure.args[0] else failure.__doc__
     return str(cannot_connect(host, port, reason))
 
@@ -192,17 +186,13 @@ class LineClient(LineReceiver, TimeoutMixin):
     """Sends request lines; hands back each reply, framed as the wire contract says.
 
     TCP is a byte stream: one dataReceived is not one message. A reply ends at "\\n"
-    (on b"\\n" alone, not LineReceiver's default b"\\r\\n"); the bytes after it are the
-    next reply's. The lecture's server frames nothing: its bare reply ends when the
-    server closes, or pauses PAUSE seconds (TimeoutMixin's timeout, running only while
-    a reply is awaited and bytes without "\\n" came). LineReceiver, not
-    LineOnlyReceiver: its clearLineBuffer() hands out the bytes after the last "\\n".
+    (not LineReceiver's default b"\\r\\n"). The lecture's server frames nothing: its
+    bare reply ends when the server closes, or pauses PAUSE seconds (TimeoutMixin's
+    timeout, running only while a reply is awaited and bytes without "\\n" came).
     """
 
     delimiter = b"\n"
-    # A reply line is as long as the server makes it (LineReceiver's default would hang
-    # up at 16 KB): the timeout bounds the wait for it.
-    MAX_LENGTH = sys.maxsize
+    MAX_LENGTH = sys.maxsize  # not LineReceiver's 16 KB: the timeout bounds the wait
 
     def __init__(self, clock):
         self.callLater = clock.callLater  # the reactor's, or a test's Clock's: the pause
@@ -213,7 +203,7 @@ class LineClient(LineReceiver, TimeoutMixin):
 
     def ask(self, request):
         """Send one request line; a Deferred fires with its reply, without "\\n", or fails
-        with the reason of the close when the server closes without sending a byte."""
+        when the server closes without sending a byte."""
         self.sendLine(request)  # ignored once closed: a reply may still be here
         reply = self._waiting = Deferred(canceller=lambda _: self._hand_out(None))
         self._deliver()  # it may be here already, or the connection gone
@@ -222,13 +212,12 @@ class LineClient(LineReceiver, TimeoutMixin):
 
     def dataReceived(self, data):
         super().dataReceived(data)  # calls lineReceived for each whole line
-        # What LineReceiver keeps is what follows the last "\n" it was given.
-        self._partial = not data.endswith(b"\n")
+        self._partial = not data.endswith(b"\n")  # LineReceiver keeps what follows
         self._watch_pause()  # a bare reply ends PAUSE after its last byte
 
     def lineReceived(self, line):
         if line.endswith(b"\r"):
-            line = line[:-1]  # a "\r\n" line end (telnet-style servers) is not text either
+            line = line[:-1]  # a "\r\n" line end (telnet-style servers)
         self._lines.append(line)
         self._deliver()
 
@@ -237,7 +226,6 @@ class LineClient(LineReceiver, TimeoutMixin):
         self._deliver()
 
     def _deliver(self):
-        """Hand out the awaited reply, or say the connection ended without it."""
         if self._waiting is not None and self._lines:
             self._hand_out(self._lines.popleft())
         elif self._waiting is not None and self._ended is not None:
@@ -248,17 +236,16 @@ class LineClient(LineReceiver, TimeoutMixin):
         armed = self._waiting is not None and self._partial and self._ended is None
         self.setTimeout(PAUSE if armed else None)
 
-    def timeoutConnection(self):
-        """The server paused after bytes without "\\n": they are the reply."""
+    def timeoutConnection(self):  # the server paused after bytes without "\n"
         self._hand_out(self.take_unended())
 
     def take_unended(self):
-        """Take the bytes received after the last "\\n": a reply that has not ended yet."""
+        """The bytes received after the last "\\n": a reply that has not ended yet."""
         self._partial = False
         return self.clearLineBuffer()
 
     def _hand_out(self, reply):
-        """Fire the awaited Deferred with reply (None: it was cancelled, timed out)."""
+        """Fire the awaited Deferred with reply (None: cancelled, timed out)."""
         waiting, self._waiting = self._waiting, None
         self._watch_pause()
         if reply is not None:
@@ -285,7 +272,6 @@ class Greeting(Protocol):
 # UDP: each request one datagram, each reply one datagram.
 
 async def udp_session(reactor, args, requests):
-    """Send each request as a datagram, print each reply; the exit status."""
     server = await resolve(reactor, args.host, args.port, socket.SOCK_DGRAM)
     return await answer_each(requests, lambda request: udp_ask(
         reactor, server, request, args.host, args.port, args.timeout))
@@ -324,7 +310,7 @@ async def udp_ask(reactor, server, request, host, port, timeout):
 
 
 class ReplyCatcher(DatagramProtocol):
-    """Queues the datagrams that come from the server; others are not replies."""
+    """Queues the datagrams that come from the server (others are not replies)."""
 
     def __init__(self, server):
         self.server = server
@@ -342,9 +328,8 @@ class ReplyCatcher(DatagramProtocol):
 # mode (which the shell then shares), and it reads on without waiting for the replies.
 
 async def stdin_lines(reactor, prompt, stdin=None):
-    """Yield each line of standard input as bytes (passed on exactly as read), without
-    its line ending, one at a time as the client asks, so that the prompt (for a person
-    at a keyboard, not a pipe) shows after the previous reply. stdin: for the tests."""
+    """Yield each line of standard input, as read but without its line ending, one at a
+    time as the client asks: the prompt (on a terminal) shows after the last reply."""
     if stdin is None:
         if sys.stdin is None:  # standard input closed (<&-): an empty input, no request
             return
