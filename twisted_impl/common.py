@@ -1,8 +1,6 @@
-"""What every Twisted program shares and needs no Twisted for: the bottom module.
-
-The wire's limits, the option checks, the classroom's addresses, the clients' command
-line and how a reply is shown. Each basic/ script holds the same text, word for word
-(tests/test_basic_shared.py and tests/test_classroom_twisted.py check).
+"""What every Twisted program shares and needs no Twisted for: the wire's limits, the
+option checks, the classroom's addresses, the clients' command line, how a reply is shown.
+basic/'s scripts hold copies of much of it, word for word (tests/test_basic_shared.py).
 """
 
 import argparse
@@ -37,8 +35,6 @@ def printable(text):
     peer's "\\x1b[2J" would clear the screen, "\\r" or U+202E forge a line."""
     return UNSAFE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
-
-# The command-line checks, one per option, one wording.
 
 RESERVED_FILES = 32  # open files a server keeps for itself (listening socket, logs...)
 
@@ -144,8 +140,8 @@ def address_lines(host, port):
     try:
         if not ipaddress.ip_address(host).is_unspecified:
             return []
-    except ValueError:
-        return []  # a name, such as localhost
+    except ValueError:  # a name, such as localhost
+        return []
     found = network_addresses(host)
     if not found:
         return ["No network address found: only this machine can connect"]
@@ -163,8 +159,6 @@ def cannot_listen(host, port, error):
 
 # The servers' command line, as in basic/.
 
-HOST_HELP = ("address to listen on (default %(default)s; 0.0.0.0 or :: opens the server "
-             "to the classroom network, ::1 is IPv6 loopback)")
 PER_ADDRESS_HELP = ("connections one address (one student's machine) may hold at once; "
                     "more from it are turned away (default: 8 when the server is open to "
                     "the network, no limit on loopback)")
@@ -177,7 +171,9 @@ def server_args(kind, description, port, argv=None, timeout=60):
     """The options of a `kind` ("TCP" or "UDP") server, as basic/'s servers take them."""
     parser = argparse.ArgumentParser(
         description=description.strip().split("\n\n")[0], epilog="Stop it with Ctrl+C.")
-    parser.add_argument("--host", default=HOST, help=HOST_HELP)
+    parser.add_argument("--host", default=HOST, help=(
+        "address to listen on (default %(default)s; 0.0.0.0 or :: opens the server to the "
+        "classroom network, ::1 is IPv6 loopback)"))
     parser.add_argument(
         "--port", type=port_number, default=port,
         help="port to listen on (default %(default)s; 0 lets the system pick one)")
@@ -201,7 +197,7 @@ def server_args(kind, description, port, argv=None, timeout=60):
     return args
 
 
-# The clients' command line, as in basic/, read before Twisted loads.
+# The clients' command line, read before Twisted loads.
 
 CLIENT_TIMEOUT = 5  # seconds to wait for the server: a client must never hang forever
 
@@ -228,8 +224,8 @@ def parsed(parse_args, argv):
     """The command line, parsed before Twisted loads: `--help` and a wrong option answer
     at once, without the third of a second that loading Twisted takes."""
     for stream in (sys.stdout, sys.stderr):
-        # Line by line, so that each reply shows at once even through a pipe; and a
-        # terminal that cannot show a character gets "?" instead of a traceback.
+        # Line by line, so that each reply shows at once even through a pipe; and "?"
+        # for a character the terminal cannot show, not a traceback.
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(line_buffering=True, errors="replace")
     return parse_args(argv)
@@ -237,12 +233,8 @@ def parsed(parse_args, argv):
 
 @contextlib.contextmanager
 def quiet_ctrl_c():
-    """Ctrl+C inside the block (while Twisted loads, say) ends a client with status 130.
-
-    The client scripts load Twisted inside this block, not at import, so that importing
-    one changes nothing in how Python answers Ctrl+C; once the reactor runs,
-    client.main answers Ctrl+C itself.
-    """
+    """Ctrl+C inside the block (while Twisted loads) ends a client with status 130; once
+    the reactor runs, client.main answers Ctrl+C itself."""
     try:
         yield
     except KeyboardInterrupt:  # the user wants out, not a traceback
@@ -254,8 +246,8 @@ class ClientError(Exception):
 
 
 def show(reply):
-    """Print a reply as text (through printable()); an ERROR reply goes to standard
-    error. True if it was one."""
+    """Print a reply as text (through printable()), an ERROR reply on standard error:
+    True if it was one."""
     if reply.endswith(b"\n"):  # a UDP reply or ex0's greeting may end with "\n" or "\r\n"
         reply = reply[:-1]
         if reply.endswith(b"\r"):
