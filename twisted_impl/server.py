@@ -1,9 +1,6 @@
 """The Twisted pieces every server shares: the TCP line protocol with the wire contract's
-limits, the UDP protocol, and running a script.
-
-An exercise's tcpserver.py subclasses LineServer with a `lineReceived(line)` that answers
-with send_reply(text): what to answer is the exercise's business, how the bytes are
-framed and bounded is this file's.
+limits, the UDP protocol, and running a script. An exercise's tcpserver.py subclasses
+LineServer with a `lineReceived(line)` that answers with send_reply(text).
 """
 
 import contextlib
@@ -63,13 +60,9 @@ class LineServer(Protocol, TimeoutMixin):
     _read_closed = False  # the client half-closed while unparsed bytes were kept
     address = None  # the client's host, when the factory counts connections per address
 
-    def lineReceived(self, line):
-        """Answer one request (bytes, without its "\\n" or "\\r\\n") with send_reply()."""
-        raise NotImplementedError
-
     def send_reply(self, text):
-        """Send the reply to the current request: a line, or bare to a bare request (but
-        an empty bare reply as "\\n": zero bytes are no reply)."""
+        """Send the reply to the current request (its "\\n" only if the request had one,
+        or if the reply is empty: zero bytes are no reply)."""
         data = text.encode("utf-8")
         if not self._bare or not data:
             data += b"\n"
@@ -120,12 +113,9 @@ class LineServer(Protocol, TimeoutMixin):
             self._parse(data)
 
     def _parse(self, data, start=0):
-        """Answer the complete lines in `data`; keep its unfinished last line.
-
-        Stops between two lines when the transport pauses us (the client does not read),
-        when this chunk's replies pass MAX_UNSENT, or after TURN requests; the rest of the
-        chunk is parsed on resumeProducing(), at once or when the replies drain.
-        """
+        """Answer the complete lines in `data`, keep its unfinished last line. Stop between
+        two lines when the transport pauses us (the client does not read), when this
+        chunk's replies pass MAX_UNSENT, or after TURN requests: resumeProducing() goes on."""
         self._unsent = 0
         answered = 0
         end = data.find(b"\n", start)
@@ -158,7 +148,6 @@ class LineServer(Protocol, TimeoutMixin):
             self.resetTimeout()  # the idle timeout counts from the last complete request
 
     def _keep(self, piece):
-        """Keep a piece of the unfinished line, or refuse it once it is too long."""
         # One "\r" before the "\n" is not counted in MAX_LINE: MAX_LINE + 1 bytes
         # without "\n" may still be a legal line; one more and the line is too long.
         if len(self._unfinished) + len(piece) > MAX_LINE + 1:
@@ -174,9 +163,7 @@ class LineServer(Protocol, TimeoutMixin):
         self._answer_bare()
         self.resetTimeout()
 
-    def _answer_bare(self):
-        """Answer the unfinished line as a bare message. Its trailing "\\r" is data, as
-        any "\\r" not before a "\\n"."""
+    def _answer_bare(self):  # a trailing "\r" is data, as any "\r" not before a "\n"
         message, self._unfinished = bytes(self._unfinished), b""
         if len(message) > MAX_LINE:
             return self._too_long()
@@ -188,9 +175,8 @@ class LineServer(Protocol, TimeoutMixin):
         try:
             self.lineReceived(line)
         except Exception:
-            # A bug in the exercise's code: say so with its traceback, and hang up this
-            # client once the replies to its earlier requests are sent. The others are
-            # served on.
+            # A bug in the exercise's code: its traceback, and a hang-up on this client
+            # once the replies to its earlier requests are sent. The others are served on.
             log.failure("Cannot answer {peer!r}: {line!r}", peer=self.peer, line=line)
             self.hang_up()
 
@@ -205,19 +191,16 @@ class LineServer(Protocol, TimeoutMixin):
 
     # Closing.
 
-    def close(self):
-        """Close once every reply already written has been sent."""
+    def close(self):  # once every reply already written has been sent
         self._stop_reading_requests()
         self.transport.loseConnection()
 
     def hang_up(self):
         """Close in the middle of a request without losing the replies, ERROR included.
-
-        The client may still be sending. Closing a socket with unread bytes makes the OS
-        send a reset, which can destroy our last replies before the client reads them.
-        So: send our FIN once the replies are out (a half-close), read and drop what
-        still comes, and close for good when the client does, or LINGER seconds later.
-        """
+        Closing a socket with unread bytes makes the OS send a reset, which can destroy
+        our last replies before the client reads them. So: our FIN once the replies are
+        out (a half-close), drop what still comes, close when the client does, or LINGER
+        seconds later."""
         if self.closing:
             return
         self._stop_reading_requests()
@@ -230,8 +213,7 @@ class LineServer(Protocol, TimeoutMixin):
         if self.closing:
             return
         self.closing = True
-        self._unfinished = b""
-        self._rest = None
+        self._unfinished, self._rest = b"", None
         self._cancel_bare_call()
         # A registered streaming producer keeps the transport from closing if it is
         # paused when the write buffer drains: unregister first, then let it drain.
@@ -240,7 +222,7 @@ class LineServer(Protocol, TimeoutMixin):
     def timeoutConnection(self):  # TimeoutMixin's
         if self.closing:
             # Still here one timeout after we decided to close: the client does not read
-            # its last replies, or does not stop sending. Stop waiting for it.
+            # its last replies, or does not stop sending.
             self.transport.abortConnection()
         else:
             self.close()  # quietly: an idle client gets no message, just the end
@@ -335,8 +317,8 @@ class Busy(Protocol, TimeoutMixin):
 
 
 class LineServerFactory(ServerFactory):
-    """Build one `protocol` per client, up to `max_clients` at a time and
-    `max_per_address` from one address (None: no such cap)."""
+    """One `protocol` per client, up to `max_clients` at a time and `max_per_address`
+    from one address (None: no such cap)."""
 
     noisy = False  # no "Starting factory" lines among the lecture's output under twistd
     clients = 0  # connected now
@@ -400,11 +382,9 @@ class DatagramServer(DatagramProtocol):
         self.max_rate = max_rate
         # Each address's datagrams in this second of time.monotonic(), forgotten when
         # the next second begins: memory bounded by the addresses of one second.
-        self.second = None
-        self.counts = {}
+        self.second, self.counts = None, {}
 
-    def too_many(self, host):
-        """Count one datagram from `host`: True if it is past max_rate in this second."""
+    def too_many(self, host):  # one more datagram from `host`: past max_rate?
         if self.max_rate is None:
             return False
         second = int(time.monotonic())
@@ -472,7 +452,6 @@ def print_event(event):
 
 
 def print_log():
-    """Print the servers' log lines (see print_event) from now on."""
     globalLogBeginner.beginLoggingTo([print_event], redirectStandardIO=False)
 
 
@@ -547,8 +526,7 @@ def exit_if_cannot_listen(host, port):
 
 def announce(reactor, kind, host, port, tls=False):
     """Log the listening line, and the addresses students use on a wildcard host, once the
-    reactor runs: only from then on are Twisted's Ctrl+C and SIGTERM handlers in place, so
-    that the line's "Ctrl+C to stop" holds from the moment it is shown."""
+    reactor runs: only then is the line's "Ctrl+C to stop" true (Twisted's handlers)."""
     def lines():
         log.info("{kind} server listening on {host} port {port}, Ctrl+C to stop",
                  kind="TLS" if tls else kind, host=host, port=port)
