@@ -10,10 +10,13 @@ from twisted_impl.server import DatagramServer, run_udp
 REPLY = "From SERVER UDP"
 
 
+def answer(text):
+    """Every datagram, empty or not, gets the same reply."""
+    return REPLY
+
+
 def make_protocol():
-    # Every datagram, empty or not, gets the same reply; the exercise asks each side
-    # to print what it got.
-    return DatagramServer(lambda text: REPLY, print_received=True)
+    return DatagramServer(answer, print_received=True)  # the exercise: print what came
 
 
 def main(argv=None):
