@@ -77,10 +77,16 @@ def handle(conn, addr, timeout, mine):
     """Serve one client: answer each of its requests, in order, until it leaves."""
     with conn:
         try:
-            for request, ending in requests(conn, timeout):  # the framing: see below
-                text = request.decode("utf-8", "replace")  # invalid UTF-8 shows as "\ufffd"
-                say("Received from %r: %s" % (addr[:2], printable(text)))
-                conn.sendall(answer(text).encode("utf-8") + ending)  # bare reply to a bare one
+            for batch, ending in requests(conn, timeout):  # the framing: see below
+                replies = bytearray()
+                for request in batch:
+                    text = request.decode("utf-8", "replace")  # invalid UTF-8 shows as "\ufffd"
+                    say("Received from %r: %s" % (addr[:2], printable(text)))
+                    replies += answer(text).encode("utf-8") + ending  # bare reply to a bare one
+                    if len(replies) >= MAX_UNSENT // 4:  # never much for one that does not read
+                        conn.sendall(replies)
+                        replies.clear()
+                conn.sendall(replies)  # one read's replies at once: one system call, not many
         except LineTooLong:
             hang_up(conn, ERROR_LONG)
         except OSError:
@@ -117,7 +123,7 @@ class LineTooLong(Exception):
 
 
 def requests(conn, timeout):
-    """One client's requests, one by one, as (request, ending), until it half-closes.
+    """One client's requests, read by read, as (requests, ending), until it half-closes.
     TCP is a byte stream: one recv() may hold half a line or many lines. A request is a
     line, its "\\n" (and a "\\r" before it) removed, `ending` b"\\n"; or a bare message
     as the slides' clients send it, `ending` b"": a short first read then PAUSE seconds
@@ -135,7 +141,7 @@ def requests(conn, timeout):
             if len(pending) > MAX_LINE:
                 raise LineTooLong
             if pending:
-                yield bytes(pending), b""
+                yield [bytes(pending)], b""
             return
         if not pending and b"\n" not in data and 1 < len(data) <= MAX_BARE:
             conn.settimeout(PAUSE)  # a bare message? wait a little for more
@@ -146,7 +152,7 @@ def requests(conn, timeout):
             conn.settimeout(timeout)
             if not more:  # silence (or the client's half-close): it was a whole message
                 last = time.monotonic()
-                yield data, b""
+                yield [data], b""
                 continue
             data += more  # the start of a line: framed by "\n" below
         # Only the new bytes are searched for "\n": rescanning `pending` every time would
@@ -160,11 +166,13 @@ def requests(conn, timeout):
             if conn.gettimeout() != timeout:  # shortened below (asking costs no system call)
                 conn.settimeout(timeout)
         pending += rest
-        for line in lines:
-            line = line.removesuffix(b"\r")
+        lines = [line.removesuffix(b"\r") for line in lines]
+        for i, line in enumerate(lines):
             if len(line) > MAX_LINE:
-                raise LineTooLong  # those before it are answered, then we hang up
-            yield line, b"\n"
+                yield lines[:i], b"\n"  # those before it are answered, then we hang up
+                raise LineTooLong
+        if lines:
+            yield lines, b"\n"
         if len(pending) > MAX_LINE + 1:  # + 1: the line's "\r" may wait for its "\n"
             raise LineTooLong
         if pending and not lines:  # still no complete request: only what is left
