@@ -81,8 +81,11 @@ def main(reactor, session, args):
 def with_requests(session, prompt):
     """session(reactor, args, requests) as a session(reactor, args): its requests are
     args.requests, or (when None) the lines of standard input."""
-    return lambda reactor, args: session(reactor, args, stdin_lines(reactor, prompt)
-                                         if args.requests is None else given(args.requests))
+    def started(reactor, args):
+        if args.requests is None:
+            return session(reactor, args, stdin_lines(reactor, prompt))
+        return session(reactor, args, given(args.requests))
+    return started
 
 
 async def given(requests):
