@@ -2,7 +2,8 @@
 
 On Twisted (event-driven); its blocking twin is basic/ex0_hello/tcpserver.py, with the
 same names in the same order. Run from the repository root:
-`python3 -m twisted_impl.ex0_hello.tcpserver`, then `python3 -m twisted_impl.ex0_hello.tcpclient`.
+`python3 -m twisted_impl.ex0_hello.tcpserver` (port 12345), then in a second terminal
+`python3 -m twisted_impl.ex0_hello.tcpclient`.
 """
 
 from twisted.internet import task

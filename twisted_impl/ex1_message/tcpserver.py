@@ -2,7 +2,8 @@
 
 On Twisted (event-driven); its blocking twin is basic/ex1_message/tcpserver.py, with the
 same names in the same order. Run from the repository root:
-`python3 -m twisted_impl.ex1_message.tcpserver`, then `python3 -m twisted_impl.ex1_message.tcpclient`.
+`python3 -m twisted_impl.ex1_message.tcpserver` (port 8090), then in a second terminal
+`python3 -m twisted_impl.ex1_message.tcpclient`.
 """
 
 from twisted.internet import task

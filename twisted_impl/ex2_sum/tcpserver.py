@@ -2,7 +2,8 @@
 
 On Twisted (event-driven); its blocking twin is basic/ex2_sum/tcpserver.py, with the
 same names in the same order. Run from the repository root:
-`python3 -m twisted_impl.ex2_sum.tcpserver`, then `python3 -m twisted_impl.ex2_sum.tcpclient 3 4`.
+`python3 -m twisted_impl.ex2_sum.tcpserver` (port 8091), then in a second terminal
+`python3 -m twisted_impl.ex2_sum.tcpclient 3 4`.
 """
 
 import re

@@ -2,7 +2,7 @@
 
 On Twisted (event-driven); its blocking twin is basic/ex3_password/tcpserver.py, with the
 same names in the same order. Run from the repository root:
-`python3 -m twisted_impl.ex3_password.tcpserver`, then
+`python3 -m twisted_impl.ex3_password.tcpserver` (port 8092), then in a second terminal
 `python3 -m twisted_impl.ex3_password.tcpclient 'Abc123@1,aF1#2w3E*'`.
 """
 
