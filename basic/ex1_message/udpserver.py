@@ -40,11 +40,11 @@ def main(argv=None):
                     now = int(time.monotonic())
                     if now != second:
                         second, counts = now, {}
-                    counts[addr[0]] = counts.get(addr[0], 0) + 1
-                    if counts[addr[0]] == rate + 1:  # one line a second, not one per datagram
+                    count = counts[addr[0]] = counts.get(addr[0], 0) + 1
+                    if count == rate + 1:  # one line a second, not one per datagram
                         say(f"Too many datagrams from {addr[0]} (max {rate} a second), "
                             "the rest are dropped")
-                    if counts[addr[0]] > rate:
+                    if count > rate:
                         # A flood must cost the server as little as possible (no line, no
                         # reply), or its queue stays full and the others' datagrams are lost.
                         continue
