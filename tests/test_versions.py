@@ -109,6 +109,9 @@ def twisted_pythons(pythons):
 
 PYTHONS = find_pythons()
 TWISTED_PYTHONS = twisted_pythons(PYTHONS)
+# The background checks' parameters: one list each, for the start and for the tests.
+BASIC_RUNS = [path for _, path in PYTHONS]
+TWISTED_RUNS = [path for _, path in TWISTED_PYTHONS]
 
 
 def pythons_params(pythons):
@@ -166,7 +169,7 @@ def check_every_exchange(program, directory):
 def test_basic_on_python(background, python):
     """Every basic/ server and client, TCP and UDP, makes one exact exchange under this
     Python. (Run beside the rest of the suite: `start_in_background`.)"""
-    background(_basic_on_python, [path for _, path in PYTHONS], python)
+    background(_basic_on_python, BASIC_RUNS, python)
 
 
 def _basic_on_python(start, python):
@@ -179,7 +182,7 @@ def test_twisted_on_python(background, python):
     """Every twisted_impl/ server and client, TCP and UDP, makes one exact exchange under
     this Python, and its venv's twistd finds the project's services and serves. (Run
     beside the rest of the suite, its venv made first if needed: `start_in_background`.)"""
-    background(_twisted_on_python, [path for _, path in TWISTED_PYTHONS], python)
+    background(_twisted_on_python, TWISTED_RUNS, python)
 
 
 def _twisted_on_python(start, python):
@@ -203,9 +206,9 @@ def start_in_background(background, names):
     collection ends): other Pythons' process start-ups, and the first time the making of a
     venv (about 10 s of pip), then overlap the rest of the suite instead of adding to it."""
     if "test_basic_on_python" in names:
-        background.start(_basic_on_python, [path for _, path in PYTHONS])
+        background.start(_basic_on_python, BASIC_RUNS)
     if "test_twisted_on_python" in names:
-        background.start(_twisted_on_python, [path for _, path in TWISTED_PYTHONS])
+        background.start(_twisted_on_python, TWISTED_RUNS)
 
 
 # ---------------------------------------------------------- the venvs for Twisted
